@@ -1,0 +1,772 @@
+//! The case engine: use cases that load, decide and save in one transaction each,
+//! the read side, and the timer and outbox workers' steps.
+//!
+//! Writes go through the group-commit [`Writer`]; reads use a small bounded pool of
+//! reader connections on blocking threads.
+
+use crate::error::Error;
+use crate::ports::{
+    AdapterError, CaseFilter, CaseRecord, Clock, Conn, DeprovisionRequest, DueTimer, IdGen, Message, Network, Notifier,
+    OutboxRow, OutboxStats, OutboxStatus, Payments, Recipient, Role, Store, StoredEvent, TokenRecord, Upsert,
+};
+use crate::writer::{Writer, WriterConfig};
+use lineout_domain::account::{Account, Device, Line};
+use lineout_domain::case::{self, Actor, Case, CaseFacts, Command, DeviceFact, Event, EventKind, OpenCase};
+use lineout_domain::chain;
+use lineout_domain::effects::{self, Effect, TimerOp};
+use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
+use lineout_domain::{Channel, Policy, Timing};
+use std::sync::{Arc, Mutex};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Semaphore;
+
+/// The outside world the engine talks to.
+#[derive(Clone)]
+pub struct Adapters {
+    pub network: Arc<dyn Network>,
+    pub notifier: Arc<dyn Notifier>,
+    pub payments: Arc<dyn Payments>,
+}
+
+/// Limits and tuning; every queue, batch and page is bounded.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub policy: Policy,
+    pub writer: WriterConfig,
+    /// Reader connections at most.
+    pub readers: usize,
+    /// How long a worker's claim on a timer or outbox row lasts.
+    pub lease_ms: i64,
+    /// Timers fired per worker step.
+    pub timer_batch: u32,
+    /// Outbox rows delivered per worker step (also the adapter concurrency).
+    pub outbox_batch: u32,
+    /// Largest page of a list.
+    pub max_page: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            writer: WriterConfig::default(),
+            readers: 8,
+            lease_ms: 60_000,
+            timer_batch: 500,
+            outbox_batch: 256,
+            max_page: 500,
+        }
+    }
+}
+
+/// How a case names its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineRef {
+    Id(LineId),
+    Msisdn(Msisdn),
+}
+
+/// The request to open a cancellation case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRequest {
+    pub line: LineRef,
+    pub channel: Channel,
+    pub timing: Timing,
+    pub note: Option<String>,
+}
+
+/// A case with everything recorded about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseDetail {
+    pub case: Case,
+    pub events: Vec<Event>,
+    pub timers: Vec<DueTimer>,
+    pub outbox: Vec<OutboxRow>,
+}
+
+/// The result of walking every hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditReport {
+    pub cases: u64,
+    pub events: u64,
+    /// The first broken case and what broke.
+    pub first_break: Option<(CaseId, String)>,
+}
+
+/// The result of one outbox worker step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStep {
+    pub delivered: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+struct Readers {
+    store: Arc<dyn Store>,
+    idle: Mutex<Vec<Box<dyn Conn>>>,
+    permits: Semaphore,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    writer: Writer,
+    readers: Readers,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    adapters: Adapters,
+    config: EngineConfig,
+}
+
+/// The case engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Truncates to whole milliseconds, the precision the store keeps.
+pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
+    let nanos = t.nanosecond();
+    t.replace_nanosecond(nanos - nanos % 1_000_000).unwrap_or(t)
+}
+
+fn hash_secret(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+impl Engine {
+    /// Starts the engine: the writer thread and the reader pool. The schema must exist.
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        adapters: Adapters,
+        config: EngineConfig,
+    ) -> Result<Engine, Error> {
+        config.policy.validate().map_err(|problems| {
+            Error::invalid("policy", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        })?;
+        let writer = Writer::start(&store, config.writer)?;
+        let readers = Readers {
+            store: Arc::clone(&store),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(config.readers.max(1)),
+        };
+        Ok(Engine { inner: Arc::new(Inner { store, writer, readers, clock, ids, adapters, config }) })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.config.policy
+    }
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+    pub fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+    pub fn backend(&self) -> &'static str {
+        self.inner.store.backend()
+    }
+    pub fn now(&self) -> OffsetDateTime {
+        to_millis(self.inner.clock.now())
+    }
+
+    /// Runs a read on a pooled reader connection on a blocking thread.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Conn) -> Result<R, Error> + Send + 'static,
+    {
+        let _permit = self.inner.readers.permits.acquire().await.map_err(|_| Error::Overloaded)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.idle.lock().map_err(|_| Error::Internal("reader pool poisoned".into()))?.pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => inner.readers.store.connect(Role::Reader)?,
+            };
+            let result = f(conn.as_mut());
+            if let Ok(mut idle) = inner.readers.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("reader task failed: {e}")))?
+    }
+
+    /// Runs a read on a blocking thread outside the runtime (CLI tools).
+    pub fn read_blocking<R>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<R, Error>) -> Result<R, Error> {
+        let mut conn = self.inner.readers.store.connect(Role::Reader)?;
+        f(conn.as_mut())
+    }
+
+    // ---- Commands -------------------------------------------------------------------------
+
+    /// Opens a cancellation case for a line.
+    pub async fn open_case(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor)).await
+    }
+
+    /// Blocking form of [`Engine::open_case`] for threads outside the runtime.
+    pub fn open_case_blocking(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.writer.run_blocking(move |conn| open_in(conn, &inner, &req, &actor))
+    }
+
+    /// Sends a command to a case.
+    pub async fn command(&self, id: CaseId, cmd: Command, actor: Actor) -> Result<Case, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                execute(conn, &inner.config.policy, &id, &cmd, &actor, now)
+            })
+            .await
+    }
+
+    // ---- Accounts, lines, devices ----------------------------------------------------------
+
+    /// Creates or updates accounts, each in its own savepoint: one bad row never half-imports.
+    pub async fn upsert_accounts(&self, rows: Vec<Account>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run(move |conn| Ok(each_row(conn, rows, |c, a| c.upsert_account(a, to_millis(clock.now())))))
+            .await
+    }
+    pub async fn upsert_lines(&self, rows: Vec<Line>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run(move |conn| Ok(each_row(conn, rows, |c, l| c.upsert_line(l, to_millis(clock.now())))))
+            .await
+    }
+    pub async fn upsert_devices(&self, rows: Vec<Device>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run(move |conn| Ok(each_row(conn, rows, |c, d| c.upsert_device(d, to_millis(clock.now())))))
+            .await
+    }
+    /// Blocking forms for the CLI importer.
+    pub fn upsert_accounts_blocking(&self, rows: Vec<Account>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run_blocking(move |conn| Ok(each_row(conn, rows, |c, a| c.upsert_account(a, to_millis(clock.now())))))
+    }
+    pub fn upsert_lines_blocking(&self, rows: Vec<Line>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run_blocking(move |conn| Ok(each_row(conn, rows, |c, l| c.upsert_line(l, to_millis(clock.now())))))
+    }
+    pub fn upsert_devices_blocking(&self, rows: Vec<Device>) -> Result<Vec<Result<Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner
+            .writer
+            .run_blocking(move |conn| Ok(each_row(conn, rows, |c, d| c.upsert_device(d, to_millis(clock.now())))))
+    }
+
+    pub async fn account(&self, id: AccountId) -> Result<Account, Error> {
+        self.read(move |c| c.get_account(&id)?.ok_or_else(|| not_found("account", id.as_str()))).await
+    }
+    pub async fn line(&self, id: LineId) -> Result<Line, Error> {
+        self.read(move |c| c.get_line(&id)?.ok_or_else(|| not_found("line", id.as_str()))).await
+    }
+    pub async fn device(&self, id: DeviceId) -> Result<Device, Error> {
+        self.read(move |c| c.get_device(&id)?.ok_or_else(|| not_found("device", id.as_str()))).await
+    }
+
+    // ---- Reads -----------------------------------------------------------------------------
+
+    pub async fn case(&self, id: CaseId) -> Result<Case, Error> {
+        self.read(move |c| Ok(c.get_case(&id)?.ok_or_else(|| not_found("case", id.as_str()))?.case)).await
+    }
+
+    /// A case with its timeline, timers and outbox, read in one snapshot.
+    pub async fn case_detail(&self, id: CaseId) -> Result<CaseDetail, Error> {
+        self.read(move |c| {
+            c.begin()?;
+            let result = detail_in(c, &id);
+            let _ = c.commit();
+            result
+        })
+        .await
+    }
+
+    /// Lists cases; the limit is clamped to the configured maximum page.
+    pub async fn list_cases(&self, mut filter: CaseFilter) -> Result<Vec<Case>, Error> {
+        filter.limit = filter.limit.clamp(1, self.inner.config.max_page);
+        self.read(move |c| Ok(c.list_cases(&filter)?)).await
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, Error> {
+        self.read(|c| Ok(c.outbox_stats()?)).await
+    }
+
+    /// Checks that a case's stored projection equals the replay of its events.
+    pub async fn projection_matches_replay(&self, id: CaseId) -> Result<bool, Error> {
+        self.read(move |c| {
+            let detail = detail_in(c, &id)?;
+            Ok(Case::replay(id, &detail.events).as_ref() == Some(&detail.case))
+        })
+        .await
+    }
+
+    // ---- Tokens ------------------------------------------------------------------------------
+
+    /// Issues an API token; returns the record and the secret, shown once.
+    pub async fn create_token(&self, scopes: Vec<String>, label: String) -> Result<(TokenRecord, String), Error> {
+        let secret = format!("lo_{}", self.inner.ids.secret());
+        let record = TokenRecord {
+            id: format!("tok_{}", &hash_secret(&secret)[..12]),
+            secret_hash: hash_secret(&secret),
+            scopes,
+            label,
+            created_at: self.now(),
+        };
+        let stored = record.clone();
+        self.inner.writer.run(move |c| Ok(c.insert_token(&stored)?)).await?;
+        Ok((record, secret))
+    }
+
+    /// Finds the token for a presented secret.
+    pub async fn authenticate(&self, secret: String) -> Result<Option<TokenRecord>, Error> {
+        if secret.len() > 200 {
+            return Ok(None);
+        }
+        self.read(move |c| Ok(c.find_token(&hash_secret(&secret))?)).await
+    }
+
+    // ---- Audit -------------------------------------------------------------------------------
+
+    /// Walks every case's hash chain and projection; stops at the first break.
+    pub fn audit_blocking(&self) -> Result<AuditReport, Error> {
+        let mut conn = self.inner.store.connect(Role::Reader)?;
+        let mut report = AuditReport::default();
+        let mut after: Option<CaseId> = None;
+        loop {
+            let ids = conn.case_ids(after.as_ref(), 1_000)?;
+            if ids.is_empty() {
+                return Ok(report);
+            }
+            for id in ids {
+                let events = conn.events(&id)?;
+                report.cases += 1;
+                report.events += events.len() as u64;
+                let links: Vec<chain::Link> = events
+                    .iter()
+                    .map(|e| chain::Link {
+                        seq: e.seq,
+                        body: e.body.clone(),
+                        prev_hash: e.prev_hash.clone(),
+                        hash: e.hash.clone(),
+                    })
+                    .collect();
+                if let Err(b) = chain::verify(id.as_str(), &links) {
+                    report.first_break = Some((id, b.to_string()));
+                    return Ok(report);
+                }
+                after = Some(id);
+            }
+        }
+    }
+
+    // ---- Workers -----------------------------------------------------------------------------
+
+    /// Fires the timers due now (one batch, one transaction); returns how many fired.
+    pub async fn run_due_timers(&self) -> Result<usize, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let lease = now + Duration::milliseconds(inner.config.lease_ms);
+                let due = conn.claim_due_timers(now, lease, inner.config.timer_batch)?;
+                let mut fired = 0;
+                for timer in due {
+                    conn.savepoint()?;
+                    let outcome = fire_in(conn, &inner.config.policy, &timer, now);
+                    match outcome {
+                        Ok(true) => fired += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(case = %timer.case_id, timer = timer.kind.as_str(), code = e.code(), "timer refused");
+                            conn.rollback_to_savepoint()?;
+                            // The timer did its job even if the case moved on: drop it.
+                            let _ = conn.fire_timer(&timer);
+                        }
+                    }
+                    conn.release_savepoint()?;
+                }
+                Ok(fired)
+            })
+            .await
+    }
+
+    /// Claims one batch of due outbox rows, carries them out through the adapters
+    /// concurrently, and records each outcome in one transaction.
+    pub async fn run_outbox(&self) -> Result<OutboxStep, Error> {
+        let inner = Arc::clone(&self.inner);
+        let claimed = self
+            .inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let lease = now + Duration::milliseconds(inner.config.lease_ms);
+                let rows = conn.claim_outbox(now, lease, inner.config.outbox_batch)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let effect: Result<Effect, _> = serde_json::from_str(&row.payload);
+                    let recipient = match &effect {
+                        Ok(Effect::Notify { account_id, msisdn, .. }) => {
+                            let account = conn.get_account(account_id)?;
+                            Some(Recipient {
+                                email: account.as_ref().and_then(|a| a.email.clone()),
+                                sms: account.and_then(|a| a.alt_phone).or_else(|| Some(msisdn.clone())),
+                            })
+                        }
+                        _ => None,
+                    };
+                    out.push((row, effect.map_err(|e| e.to_string()), recipient));
+                }
+                Ok(out)
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(OutboxStep::default());
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (row, effect, recipient) in claimed {
+            let adapters = self.inner.adapters.clone();
+            tasks.spawn(async move {
+                let outcome = match effect {
+                    Ok(effect) => deliver(&adapters, &row, effect, recipient).await,
+                    Err(e) => Err(AdapterError::permanent(format!("unreadable effect: {e}"))),
+                };
+                (row, outcome)
+            });
+        }
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(pair) => outcomes.push(pair),
+                Err(e) => tracing::error!(error = %e, "outbox delivery task failed; the lease will expire and retry"),
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        self.inner.writer.run(move |conn| record_outcomes(conn, &inner, outcomes)).await
+    }
+
+    /// Runs timers and the outbox until both are idle or `max_rounds` pass (tests, demo).
+    pub async fn drain(&self, max_rounds: usize) -> Result<(), Error> {
+        for _ in 0..max_rounds {
+            let fired = self.run_due_timers().await?;
+            let step = self.run_outbox().await?;
+            if fired == 0 && step.delivered + step.retried + step.dead == 0 {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a delivered effect reports back to its case.
+enum Delivered {
+    Deprovisioned,
+    Refunded(String),
+    Notified(lineout_domain::case::Notice, String),
+}
+
+async fn deliver(
+    adapters: &Adapters,
+    row: &OutboxRow,
+    effect: Effect,
+    recipient: Option<Recipient>,
+) -> Result<Delivered, AdapterError> {
+    match effect {
+        Effect::Deprovision { .. } => {
+            let req = DeprovisionRequest { case_id: row.case_id.clone(), effect };
+            adapters.network.deprovision(&row.id, &req).await.map(|()| Delivered::Deprovisioned)
+        }
+        Effect::Refund { account_id, amount } => {
+            adapters.payments.refund(&row.id, &account_id, amount).await.map(Delivered::Refunded)
+        }
+        Effect::Notify { notice, language, .. } => {
+            let (subject, body) = crate::notices::render(notice, language, &row.case_id);
+            let to = recipient.unwrap_or(Recipient { email: None, sms: None });
+            let message = Message { case_id: row.case_id.clone(), notice, language, to, subject, body };
+            adapters.notifier.send(&row.id, &message).await.map(|channel| Delivered::Notified(notice, channel))
+        }
+    }
+}
+
+fn record_outcomes(
+    conn: &mut dyn Conn,
+    inner: &Inner,
+    outcomes: Vec<(OutboxRow, Result<Delivered, AdapterError>)>,
+) -> Result<OutboxStep, Error> {
+    let now = to_millis(inner.clock.now());
+    let policy = &inner.config.policy;
+    let mut step = OutboxStep::default();
+    for (row, outcome) in outcomes {
+        let attempts = row.attempts.saturating_add(1);
+        conn.savepoint()?;
+        let result: Result<(), Error> = (|| {
+            let followup = match outcome {
+                Ok(delivered) => {
+                    conn.complete_outbox(&row.id, attempts, now)?;
+                    step.delivered += 1;
+                    Some(match delivered {
+                        Delivered::Deprovisioned => Command::DeprovisioningConfirmed { effect_id: row.id.clone() },
+                        Delivered::Refunded(reference) => {
+                            Command::RefundIssued { effect_id: row.id.clone(), reference }
+                        }
+                        Delivered::Notified(notice, channel) => {
+                            Command::NoticeDelivered { effect_id: row.id.clone(), notice, channel }
+                        }
+                    })
+                }
+                Err(e) if e.retryable && attempts < policy.retry.max_attempts => {
+                    let delay = i64::try_from(policy.retry_delay_ms(attempts)).unwrap_or(i64::MAX);
+                    conn.retry_outbox(&row.id, attempts, now + Duration::milliseconds(delay), &clip(&e.message))?;
+                    step.retried += 1;
+                    None
+                }
+                Err(e) => {
+                    conn.dead_letter_outbox(&row.id, attempts, &clip(&e.message), now)?;
+                    step.dead += 1;
+                    tracing::error!(case = %row.case_id, effect = %row.id, kind = %row.kind, "effect dead-lettered");
+                    Some(Command::EffectDeadLettered {
+                        effect_id: row.id.clone(),
+                        effect: row.kind.clone(),
+                        error: clip(&e.message),
+                    })
+                }
+            };
+            if let Some(cmd) = followup {
+                match execute(conn, policy, &row.case_id, &cmd, &Actor::System, now) {
+                    Ok(_) => {}
+                    // The effect happened; if the case cannot take the result, keep the row done and say so.
+                    Err(Error::Case(e)) => {
+                        tracing::warn!(case = %row.case_id, effect = %row.id, code = e.code(), "effect result refused by case");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => conn.release_savepoint()?,
+            Err(e) => {
+                tracing::error!(case = %row.case_id, effect = %row.id, code = e.code(), "recording an effect outcome failed; the lease will expire and retry");
+                conn.rollback_to_savepoint()?;
+                conn.release_savepoint()?;
+            }
+        }
+    }
+    Ok(step)
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(500).collect()
+}
+
+fn not_found(kind: &'static str, id: &str) -> Error {
+    Error::NotFound { kind, id: id.to_owned() }
+}
+
+fn each_row<T>(
+    conn: &mut dyn Conn,
+    rows: Vec<T>,
+    f: impl Fn(&mut dyn Conn, &T) -> Result<Upsert, crate::ports::StoreError>,
+) -> Vec<Result<Upsert, Error>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let r = (|| {
+            conn.savepoint()?;
+            match f(conn, row) {
+                Ok(u) => {
+                    conn.release_savepoint()?;
+                    Ok(u)
+                }
+                Err(e) => {
+                    conn.rollback_to_savepoint()?;
+                    conn.release_savepoint()?;
+                    Err(Error::from(e))
+                }
+            }
+        })();
+        out.push(r);
+    }
+    out
+}
+
+fn detail_in(conn: &mut dyn Conn, id: &CaseId) -> Result<CaseDetail, Error> {
+    let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
+    let events = conn
+        .events(id)?
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Event>(&e.body).map_err(|err| Error::Storage(format!("unreadable event: {err}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timers = conn.timers(id)?;
+    let outbox = conn.outbox_for_case(id)?;
+    Ok(CaseDetail { case: record.case, events, timers, outbox })
+}
+
+fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor) -> Result<Case, Error> {
+    let now = to_millis(inner.clock.now());
+    let line = match &req.line {
+        LineRef::Id(id) => conn.get_line(id)?.ok_or_else(|| not_found("line", id.as_str()))?,
+        LineRef::Msisdn(m) => conn.find_line_by_msisdn(m)?.ok_or_else(|| not_found("line", m.last4()))?,
+    };
+    if let Some(existing) = conn.open_case_for_line(&line.id)? {
+        return Err(Error::CaseAlreadyOpen(existing.as_str().to_owned()));
+    }
+    let account = conn.get_account(&line.account_id)?.ok_or_else(|| Error::Internal("line without account".into()))?;
+    let device = conn.devices_for_line(&line.id)?.into_iter().find(|d| d.must_return).map(|d| DeviceFact {
+        device_id: d.id,
+        imei: d.imei,
+        price: d.price,
+    });
+    let facts = CaseFacts {
+        account_id: account.id.clone(),
+        account_kind: account.kind,
+        line_id: line.id.clone(),
+        msisdn: line.msisdn.clone(),
+        iccid: line.iccid.clone(),
+        imsi: line.imsi.clone(),
+        eid: line.eid.clone(),
+        plan: line.plan,
+        line_status: line.status,
+        language: account.language,
+        billing_cycle_day: account.billing_cycle_day,
+        cancellation_locked: account.locks.cancellation,
+        owed: account.owed,
+        prepaid_balance: account.prepaid_balance,
+        device,
+    };
+    let open = OpenCase { channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
+    let kinds = case::open(&open, actor, &inner.config.policy, now)?;
+    let id = inner.ids.case_id(now);
+    persist(conn, &inner.config.policy, None, &id, kinds, actor, now).map_err(|e| match e {
+        Error::CaseAlreadyOpen(_) => Error::CaseAlreadyOpen(String::new()),
+        other => other,
+    })
+}
+
+/// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).
+fn execute(
+    conn: &mut dyn Conn,
+    policy: &Policy,
+    id: &CaseId,
+    cmd: &Command,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Case, Error> {
+    let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
+    let kinds = case::decide(&record.case, cmd, actor, policy, now)?;
+    persist(conn, policy, Some(record), id, kinds, actor, now)
+}
+
+fn fire_in(conn: &mut dyn Conn, policy: &Policy, timer: &DueTimer, now: OffsetDateTime) -> Result<bool, Error> {
+    if !conn.fire_timer(timer)? {
+        return Ok(false);
+    }
+    execute(conn, policy, &timer.case_id, &Command::TimerFired { timer: timer.kind }, &Actor::System, now)?;
+    Ok(true)
+}
+
+fn persist(
+    conn: &mut dyn Conn,
+    policy: &Policy,
+    before: Option<CaseRecord>,
+    id: &CaseId,
+    kinds: Vec<EventKind>,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Case, Error> {
+    let is_new = before.is_none();
+    let (mut case, mut last_hash) = match before {
+        Some(r) => (Some(r.case), r.last_hash),
+        None => (None, chain::GENESIS.to_owned()),
+    };
+    let expected_version = case.as_ref().map_or(0, |c| c.version);
+    let line_status_before = case.as_ref().map(|c| c.line_status);
+    if kinds.is_empty() {
+        return case.ok_or_else(|| Error::Internal("a new case needs events".into()));
+    }
+    let mut stored = Vec::with_capacity(kinds.len());
+    let mut outbox = Vec::new();
+    let mut timer_ops = Vec::new();
+    for kind in kinds {
+        let seq = case.as_ref().map_or(0, |c| c.version) + 1;
+        let event = Event { seq, at: now, actor: actor.clone(), kind };
+        let next = match case.take() {
+            None => Case::from_opened(id.clone(), &event)
+                .ok_or_else(|| Error::Internal("first event must be opened".into()))?,
+            Some(mut c) => {
+                c.apply(&event);
+                c
+            }
+        };
+        let body = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = chain::event_hash(&last_hash, id.as_str(), seq, &body);
+        let (effects, timers) = effects::consequences(&next, &event.kind, policy.verification_expiry_days);
+        for (i, effect) in effects.into_iter().enumerate() {
+            outbox.push(OutboxRow {
+                id: effects::effect_id(id, seq, i),
+                case_id: id.clone(),
+                kind: effect.kind().to_owned(),
+                payload: serde_json::to_string(&effect).map_err(|e| Error::Internal(e.to_string()))?,
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+                created_at: now,
+                done_at: None,
+            });
+        }
+        timer_ops.extend(timers);
+        stored.push(StoredEvent {
+            case_id: id.clone(),
+            seq,
+            at: now,
+            kind: event.kind.name().to_owned(),
+            body,
+            prev_hash: std::mem::replace(&mut last_hash, hash.clone()),
+            hash,
+        });
+        case = Some(next);
+    }
+    let case = case.ok_or_else(|| Error::Internal("no case after events".into()))?;
+    let record = CaseRecord { case, last_hash };
+    if is_new {
+        conn.insert_case(&record)?;
+    } else {
+        conn.update_case(&record, expected_version)?;
+    }
+    conn.append_events(&stored)?;
+    for op in timer_ops {
+        match op {
+            TimerOp::Set(kind, due_at) => conn.set_timer(crate::ports::TimerRow { case_id: id, kind, due_at })?,
+            TimerOp::Cancel(kind) => conn.cancel_timer(id, kind)?,
+            TimerOp::CancelAll => conn.cancel_all_timers(id)?,
+        }
+    }
+    if !outbox.is_empty() {
+        conn.insert_outbox(&outbox)?;
+    }
+    if line_status_before != Some(record.case.line_status)
+        && !(is_new && record.case.line_status == record.case.facts.line_status)
+    {
+        conn.set_line_status(&record.case.facts.line_id, record.case.line_status, now)?;
+    }
+    Ok(record.case)
+}

@@ -1,0 +1,159 @@
+//! The application's error type and the one table of stable error codes.
+//!
+//! Every error a client can see has a code from [`CODES`] with its HTTP status and a
+//! description; the web layer maps codes to statuses only through this table.
+
+use crate::ports::StoreError;
+use lineout_domain::values::ValueError;
+
+/// Errors from use cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The case engine refused the command.
+    #[error(transparent)]
+    Case(#[from] lineout_domain::case::Error),
+    /// A field of the input is invalid.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("line already has an open cancellation case: {0}")]
+    CaseAlreadyOpen(String),
+    #[error("the number belongs to another line")]
+    MsisdnTaken,
+    #[error("{0} does not exist")]
+    MissingReference(&'static str),
+    #[error("the case changed concurrently; retry")]
+    Concurrency,
+    #[error("lineout is overloaded; retry later")]
+    Overloaded,
+    #[error("storage failure")]
+    Storage(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self::Invalid { field: field.into(), message: message.to_string() }
+    }
+    pub fn value(field: impl Into<String>, e: ValueError) -> Self {
+        Self::invalid(field, e)
+    }
+
+    /// The stable code of this error (a key of [`CODES`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Case(e) => e.code(),
+            Self::Invalid { .. } => "invalid_field",
+            Self::NotFound { kind, .. } => match *kind {
+                "case" => "case_not_found",
+                "line" => "line_not_found",
+                "account" => "account_not_found",
+                "device" => "device_not_found",
+                _ => "not_found",
+            },
+            Self::CaseAlreadyOpen(_) => "case_already_open",
+            Self::MsisdnTaken => "msisdn_taken",
+            Self::MissingReference(_) => "missing_reference",
+            Self::Concurrency => "concurrent_update",
+            Self::Overloaded => "overloaded",
+            Self::Storage(_) => "storage_error",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message safe to show a client (internal details stay in logs).
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Storage(_) => "a storage failure occurred; the request was not applied".into(),
+            Self::Internal(_) => "an internal error occurred".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict("case_version") => Self::Concurrency,
+            StoreError::Conflict("line_msisdn") => Self::MsisdnTaken,
+            StoreError::Conflict("case_open_for_line") => Self::CaseAlreadyOpen(String::new()),
+            StoreError::Conflict(other) => Self::Storage(format!("unexpected conflict: {other}")),
+            StoreError::MissingReference(what) => Self::MissingReference(what),
+            StoreError::Backend(msg) => Self::Storage(msg),
+        }
+    }
+}
+
+/// Every stable error code: (code, HTTP status, description). The OpenAPI document
+/// and the error-code docs are generated from this table.
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("invalid_field", 400, "A field is missing, malformed or out of range; `details.field` names it."),
+    ("invalid_json", 400, "The body is not valid JSON for this endpoint (unknown field, wrong type)."),
+    ("invalid_query", 400, "A query parameter is malformed."),
+    ("unauthorized", 401, "No valid bearer token was given."),
+    ("forbidden", 403, "The token lacks the scope this endpoint needs."),
+    ("not_permitted", 403, "This actor may not issue this command."),
+    ("case_not_found", 404, "No case has this id."),
+    ("line_not_found", 404, "No line has this id or number."),
+    ("account_not_found", 404, "No account has this id."),
+    ("device_not_found", 404, "No device has this id."),
+    ("not_found", 404, "No such resource or route."),
+    ("method_not_allowed", 405, "The route exists but not with this method."),
+    ("case_already_open", 409, "The line already has an open cancellation case."),
+    ("msisdn_taken", 409, "Another line holds this number."),
+    ("concurrent_update", 409, "The case changed at the same time; retry."),
+    ("illegal_transition", 409, "The command is not allowed in the case's current status."),
+    ("too_late_to_withdraw", 409, "Termination has started; the case can no longer be withdrawn."),
+    ("account_locked", 409, "The account is locked against cancellation."),
+    ("line_not_eligible", 409, "The line's status does not allow cancellation."),
+    ("nothing_owed", 409, "The case has nothing to settle."),
+    ("no_device", 409, "The case has no device return pending."),
+    ("write_off_not_allowed", 409, "The balance exceeds the policy's write-off limit."),
+    ("payload_too_large", 413, "The body exceeds the size limit."),
+    ("unsupported_media_type", 415, "The body must be application/json."),
+    ("device_mismatch", 422, "The device received does not match the line's device."),
+    ("invalid_amount", 422, "The amount must be positive and in the account's currency."),
+    ("invalid_date", 422, "The requested date is in the past or more than a year ahead."),
+    ("invalid_text", 422, "A text field is empty, too long or has control characters."),
+    ("missing_reference", 422, "A referenced account or line does not exist."),
+    ("overloaded", 503, "lineout is overloaded; retry later."),
+    ("storage_error", 500, "The database failed; nothing was applied."),
+    ("internal_error", 500, "An internal error occurred."),
+];
+
+/// The HTTP status for a code (500 for an unknown code, which is a bug).
+pub fn status_of(code: &str) -> u16 {
+    CODES.iter().find(|(c, _, _)| *c == code).map_or(500, |(_, s, _)| *s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_unique_and_known() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, status, _) in CODES {
+            assert!(seen.insert(*code), "duplicate code {code}");
+            assert!((400..600).contains(status));
+        }
+        for e in [
+            lineout_domain::case::Error::AccountLocked,
+            lineout_domain::case::Error::NotPermitted,
+            lineout_domain::case::Error::DeviceMismatch,
+            lineout_domain::case::Error::NoDevice,
+            lineout_domain::case::Error::NothingOwed,
+            lineout_domain::case::Error::InvalidAmount,
+            lineout_domain::case::Error::InvalidDate,
+            lineout_domain::case::Error::TooLateToWithdraw,
+            lineout_domain::case::Error::InvalidText,
+            lineout_domain::case::Error::LineNotEligible("terminated"),
+            lineout_domain::case::Error::IllegalTransition { command: "x", status: "y" },
+            lineout_domain::case::Error::WriteOffNotAllowed { owed: String::new(), limit_cents: 0 },
+        ] {
+            assert!(seen.contains(e.code()), "code {} missing from CODES", e.code());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! lineout's application layer: the ports the shell implements, the group-commit
+//! writer, the case engine (load → decide → save in one transaction) and the steps
+//! of the timer and outbox workers. No SQL and no HTTP here.
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod notices;
+pub mod ports;
+pub mod writer;
+
+pub use engine::{Adapters, CaseDetail, Engine, EngineConfig, LineRef, OpenRequest};
+pub use error::Error;

@@ -1,0 +1,317 @@
+//! The ports: traits the shell implements (store, clock, ids, adapters) and the
+//! records that cross them. Storage is synchronous and runs on dedicated threads;
+//! adapters are async.
+
+use lineout_domain::account::{Account, Device, Line, LineStatus};
+use lineout_domain::case::{Case, Notice, TimerKind};
+use lineout_domain::values::{AccountId, CaseId, DeviceId, Email, Language, LineId, Money, Msisdn};
+use lineout_domain::{Channel, Status};
+use time::OffsetDateTime;
+
+/// The source of time. Only the clock adapter reads the system clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The source of identifiers and secrets (random in production, sequential in tests).
+pub trait IdGen: Send + Sync {
+    /// A new case reference, unique and roughly time-ordered.
+    fn case_id(&self, now: OffsetDateTime) -> CaseId;
+    /// A fresh high-entropy secret for an API token (the caller stores only its hash).
+    fn secret(&self) -> String;
+}
+
+/// Errors from the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or version constraint refused the write; the name says which.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A referenced row does not exist (e.g. a line's account).
+    #[error("missing reference: {0}")]
+    MissingReference(&'static str),
+    /// The database failed; the text is for operators' logs, never for clients.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// A case's projection with the hash of its latest event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    pub case: Case,
+    pub last_hash: String,
+}
+
+/// One event as stored: the exact JSON body and its chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub case_id: CaseId,
+    pub seq: u64,
+    pub at: OffsetDateTime,
+    /// The event's type name (e.g. `opened`), for queries.
+    pub kind: String,
+    /// The serialised [`lineout_domain::Event`], hashed as stored.
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A durable timer: at most one of each kind per case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerRow<'a> {
+    pub case_id: &'a CaseId,
+    pub kind: TimerKind,
+    pub due_at: OffsetDateTime,
+}
+
+/// A timer as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub case_id: CaseId,
+    pub kind: TimerKind,
+    pub due_at: OffsetDateTime,
+}
+
+/// Delivery state of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    Done,
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// An effect waiting to be (or already) carried out. `id` is its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: String,
+    pub case_id: CaseId,
+    /// `notify`, `deprovision` or `refund`.
+    pub kind: String,
+    /// The serialised [`lineout_domain::effects::Effect`].
+    pub payload: String,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub done_at: Option<OffsetDateTime>,
+}
+
+/// Filters for listing cases; results are ordered by case id (time-ordered), after the cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseFilter {
+    pub status: Option<Status>,
+    pub channel: Option<Channel>,
+    pub line_id: Option<LineId>,
+    pub account_id: Option<AccountId>,
+    pub opened_from: Option<OffsetDateTime>,
+    pub opened_to: Option<OffsetDateTime>,
+    /// Return cases with ids greater than this (keyset pagination).
+    pub after: Option<CaseId>,
+    /// At most this many (the caller bounds it).
+    pub limit: u32,
+}
+
+/// An API token as stored: only the SHA-256 of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub secret_hash: String,
+    pub scopes: Vec<String>,
+    pub label: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Counts for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub dead: u64,
+    pub oldest_pending_at: Option<OffsetDateTime>,
+}
+
+/// Which role a connection plays: the single writer takes write locks up front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Writer,
+    Reader,
+}
+
+/// A database: the only place with SQL. One `Conn` per thread.
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Creates or upgrades the schema (idempotent).
+    fn migrate(&self) -> StoreResult<()>;
+    /// Opens a connection.
+    fn connect(&self, role: Role) -> StoreResult<Box<dyn Conn>>;
+}
+
+/// A connection with small per-table read/write methods. Writes happen between
+/// `begin` and `commit`; savepoints let one command fail inside a group commit
+/// without undoing the others.
+pub trait Conn: Send {
+    fn begin(&mut self) -> StoreResult<()>;
+    fn commit(&mut self) -> StoreResult<()>;
+    fn rollback(&mut self) -> StoreResult<()>;
+    fn savepoint(&mut self) -> StoreResult<()>;
+    fn release_savepoint(&mut self) -> StoreResult<()>;
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()>;
+
+    // Accounts, lines, devices.
+    fn upsert_account(&mut self, account: &Account, now: OffsetDateTime) -> StoreResult<Upsert>;
+    fn get_account(&mut self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Fails with `MissingReference("account")` when the account does not exist,
+    /// `Conflict("line_msisdn")` when another line has the number.
+    fn upsert_line(&mut self, line: &Line, now: OffsetDateTime) -> StoreResult<Upsert>;
+    fn get_line(&mut self, id: &LineId) -> StoreResult<Option<Line>>;
+    fn find_line_by_msisdn(&mut self, msisdn: &Msisdn) -> StoreResult<Option<Line>>;
+    fn set_line_status(&mut self, id: &LineId, status: LineStatus, now: OffsetDateTime) -> StoreResult<()>;
+    /// Fails with `MissingReference("line")` when the line does not exist.
+    fn upsert_device(&mut self, device: &Device, now: OffsetDateTime) -> StoreResult<Upsert>;
+    fn get_device(&mut self, id: &DeviceId) -> StoreResult<Option<Device>>;
+    fn devices_for_line(&mut self, line: &LineId) -> StoreResult<Vec<Device>>;
+
+    // Cases and events.
+    fn get_case(&mut self, id: &CaseId) -> StoreResult<Option<CaseRecord>>;
+    /// The line's case that is not yet terminal, if any.
+    fn open_case_for_line(&mut self, line: &LineId) -> StoreResult<Option<CaseId>>;
+    /// Fails with `Conflict("case_open_for_line")` when the line already has an open case.
+    fn insert_case(&mut self, record: &CaseRecord) -> StoreResult<()>;
+    /// Fails with `Conflict("case_version")` unless the stored version is `expected_version`.
+    fn update_case(&mut self, record: &CaseRecord, expected_version: u64) -> StoreResult<()>;
+    fn list_cases(&mut self, filter: &CaseFilter) -> StoreResult<Vec<Case>>;
+    /// Appends events; `(case_id, seq)` is unique, so a forked history is refused.
+    fn append_events(&mut self, events: &[StoredEvent]) -> StoreResult<()>;
+    fn events(&mut self, case: &CaseId) -> StoreResult<Vec<StoredEvent>>;
+    /// Case ids in order after `after`, for walking every chain.
+    fn case_ids(&mut self, after: Option<&CaseId>, limit: u32) -> StoreResult<Vec<CaseId>>;
+
+    // Timers.
+    fn set_timer(&mut self, timer: TimerRow<'_>) -> StoreResult<()>;
+    fn cancel_timer(&mut self, case: &CaseId, kind: TimerKind) -> StoreResult<()>;
+    fn cancel_all_timers(&mut self, case: &CaseId) -> StoreResult<()>;
+    /// Leases up to `limit` due timers (due_at <= now, lease expired) until `lease_until`.
+    fn claim_due_timers(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<DueTimer>>;
+    /// Deletes the timer if it is still the one claimed (same due time); false if it changed.
+    fn fire_timer(&mut self, timer: &DueTimer) -> StoreResult<bool>;
+    fn timers(&mut self, case: &CaseId) -> StoreResult<Vec<DueTimer>>;
+
+    // Outbox.
+    fn insert_outbox(&mut self, rows: &[OutboxRow]) -> StoreResult<()>;
+    /// Leases up to `limit` pending rows due at `now` until `lease_until`, oldest first.
+    fn claim_outbox(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>>;
+    fn complete_outbox(&mut self, id: &str, attempts: u32, now: OffsetDateTime) -> StoreResult<()>;
+    fn retry_outbox(
+        &mut self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()>;
+    fn dead_letter_outbox(&mut self, id: &str, attempts: u32, error: &str, now: OffsetDateTime) -> StoreResult<()>;
+    fn outbox_for_case(&mut self, case: &CaseId) -> StoreResult<Vec<OutboxRow>>;
+    fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
+
+    // API tokens.
+    fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
+    fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+}
+
+/// An adapter's failure: retryable ones are retried with backoff, others dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AdapterError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl AdapterError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { retryable: true, message: message.into() }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into() }
+    }
+}
+
+/// Where a message can go, from the account's contacts at sending time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub email: Option<Email>,
+    pub sms: Option<Msisdn>,
+}
+
+/// A message to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub case_id: CaseId,
+    pub notice: Notice,
+    pub language: Language,
+    pub to: Recipient,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A request to remove a line from the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeprovisionRequest {
+    pub case_id: CaseId,
+    pub effect: lineout_domain::effects::Effect,
+}
+
+/// Network elements (HLR/HSS, SM-DP+). "Already gone" answers count as success.
+#[async_trait::async_trait]
+pub trait Network: Send + Sync {
+    async fn deprovision(&self, idempotency_key: &str, request: &DeprovisionRequest) -> Result<(), AdapterError>;
+}
+
+/// Sends messages to customers; returns the channel used (`email`, `sms`).
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    async fn send(&self, idempotency_key: &str, message: &Message) -> Result<String, AdapterError>;
+}
+
+/// The operator's payment system; returns the refund's reference.
+#[async_trait::async_trait]
+pub trait Payments: Send + Sync {
+    async fn refund(&self, idempotency_key: &str, account: &AccountId, amount: Money) -> Result<String, AdapterError>;
+}

@@ -1,0 +1,1035 @@
+//! The cancellation case: a state machine driven by commands and recorded as events.
+//!
+//! [`open`] starts a case, [`decide`] turns a command on an existing case into events
+//! (or an error with a stable code), and [`Case::apply`] folds one event into the
+//! state. Nothing here reads a clock or does I/O: `now` is a parameter.
+
+use crate::account::{AccountKind, LineStatus, Plan};
+use crate::policy::{Policy, RefundMode};
+use crate::values::{AccountId, ActorId, CaseId, DeviceId, Eid, Iccid, Imei, Imsi, Language, LineId, Money, Msisdn};
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, OffsetDateTime, Time};
+
+/// How the customer reached the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Ivr,
+    Web,
+    Chat,
+    Store,
+    Api,
+    Bulk,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [Self::Ivr, Self::Web, Self::Chat, Self::Store, Self::Api, Self::Bulk];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ivr => "ivr",
+            Self::Web => "web",
+            Self::Chat => "chat",
+            Self::Store => "store",
+            Self::Api => "api",
+            Self::Bulk => "bulk",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// When the customer wants service to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "date")]
+pub enum Timing {
+    /// As soon as the withdrawal window allows.
+    Immediate,
+    /// At the end of the current billing cycle.
+    EndOfCycle,
+    /// On a given date (UTC midnight).
+    OnDate(Date),
+}
+
+/// Who issued a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum Actor {
+    /// The account holder (authenticated by the channel).
+    Customer,
+    /// A member of staff, by staff id.
+    Staff(ActorId),
+    /// An API client, by token id.
+    Client(ActorId),
+    /// lineout itself: timers, workers, rules.
+    System,
+}
+
+impl Actor {
+    fn is_operator(&self) -> bool {
+        matches!(self, Actor::Staff(_) | Actor::Client(_) | Actor::System)
+    }
+}
+
+/// What the case knows about the line, account and device, copied when the case opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseFacts {
+    pub account_id: AccountId,
+    pub account_kind: AccountKind,
+    pub line_id: LineId,
+    pub msisdn: Msisdn,
+    pub iccid: Option<Iccid>,
+    pub imsi: Option<Imsi>,
+    pub eid: Option<Eid>,
+    pub plan: Plan,
+    pub line_status: LineStatus,
+    pub language: Language,
+    pub billing_cycle_day: u8,
+    pub cancellation_locked: bool,
+    /// Unpaid charges (positive) or credit (negative) when the case opened.
+    pub owed: Money,
+    pub prepaid_balance: Money,
+    /// The device to return, if the line has one that must come back.
+    pub device: Option<DeviceFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceFact {
+    pub device_id: DeviceId,
+    pub imei: Imei,
+    pub price: Money,
+}
+
+/// How the customer's identity was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationMethod {
+    /// An agent attests having verified the customer (foundation; replaced by the verification issue's methods).
+    AgentAttested,
+    OneTimeCode,
+    Pin,
+    PhotoId,
+    /// An API client whose token scope covers verification.
+    OperatorToken,
+    /// Operator-initiated bulk termination: no customer verification, a notice instead.
+    OperatorInitiated,
+}
+
+/// The device's condition as graded at inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceCondition {
+    LikeNew,
+    Good,
+    Damaged,
+    Broken,
+}
+
+/// Why a case was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    IdentityNotVerified,
+    UnpaidBalance,
+    LineNotEligible,
+    DuplicateRequest,
+    SuspectedFraud,
+    ContractTerms,
+    Other,
+}
+
+/// Messages to the customer that the case causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    RequestReceived,
+    ReturnInstructions,
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+    Frozen,
+    Terminated,
+    RefundIssued,
+}
+
+/// Durable timers a case can hold, at most one of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    VerificationExpiry,
+    DeviceReturnDeadline,
+    ReviewSla,
+    TerminationDue,
+}
+
+impl TimerKind {
+    pub const ALL: [TimerKind; 4] =
+        [Self::VerificationExpiry, Self::DeviceReturnDeadline, Self::ReviewSla, Self::TerminationDue];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerificationExpiry => "verification_expiry",
+            Self::DeviceReturnDeadline => "device_return_deadline",
+            Self::ReviewSla => "review_sla",
+            Self::TerminationDue => "termination_due",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a case stands. Terminal statuses accept no further step commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Opened; waiting for the customer to prove who they are.
+    Verifying,
+    /// Verified; settlement and device return proceed in parallel.
+    Preparing,
+    /// Waiting for a reviewer's decision.
+    InReview,
+    /// Approved; the withdrawal window runs until termination is due.
+    Approved,
+    /// Deprovisioning requested from the network.
+    Terminating,
+    /// Service ended; refund and final notice pending.
+    Closing,
+    Closed,
+    Rejected,
+    Withdrawn,
+    Expired,
+    Frozen,
+}
+
+impl Status {
+    pub const ALL: [Status; 11] = [
+        Self::Verifying,
+        Self::Preparing,
+        Self::InReview,
+        Self::Approved,
+        Self::Terminating,
+        Self::Closing,
+        Self::Closed,
+        Self::Rejected,
+        Self::Withdrawn,
+        Self::Expired,
+        Self::Frozen,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verifying => "verifying",
+            Self::Preparing => "preparing",
+            Self::InReview => "in_review",
+            Self::Approved => "approved",
+            Self::Terminating => "terminating",
+            Self::Closing => "closing",
+            Self::Closed => "closed",
+            Self::Rejected => "rejected",
+            Self::Withdrawn => "withdrawn",
+            Self::Expired => "expired",
+            Self::Frozen => "frozen",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// A terminal case is finished; a line with only terminal cases may get a new one.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Closed | Self::Rejected | Self::Withdrawn | Self::Expired | Self::Frozen)
+    }
+    /// Before termination starts the customer can still withdraw or be frozen.
+    fn before_termination(self) -> bool {
+        matches!(self, Self::Verifying | Self::Preparing | Self::InReview | Self::Approved)
+    }
+}
+
+/// A command to a case. `Open` is separate: see [`open`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Command {
+    VerifyIdentity {
+        method: VerificationMethod,
+    },
+    RecordPayment {
+        amount: Money,
+        reference: String,
+    },
+    WriteOff {
+        reason: String,
+    },
+    ReceiveDevice {
+        imei: Imei,
+        condition: DeviceCondition,
+    },
+    WaiveDeviceReturn {
+        reason: String,
+    },
+    Approve {
+        note: Option<String>,
+    },
+    Reject {
+        reason: RejectReason,
+        note: Option<String>,
+    },
+    Withdraw,
+    ReportFraud {
+        note: Option<String>,
+    },
+    /// Staff closes a case whose final steps cannot complete (e.g. a notice dead-lettered).
+    Close {
+        note: String,
+    },
+    /// The customer confirms the outcome (a record; the case closes on its own).
+    ConfirmOutcome,
+    /// Worker results and timers (system only).
+    DeprovisioningConfirmed {
+        effect_id: String,
+    },
+    RefundIssued {
+        effect_id: String,
+        reference: String,
+    },
+    NoticeDelivered {
+        effect_id: String,
+        notice: Notice,
+        channel: String,
+    },
+    EffectDeadLettered {
+        effect_id: String,
+        effect: String,
+        error: String,
+    },
+    TimerFired {
+        timer: TimerKind,
+    },
+}
+
+impl Command {
+    /// The command's stable name, used in errors and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::VerifyIdentity { .. } => "verify_identity",
+            Self::RecordPayment { .. } => "record_payment",
+            Self::WriteOff { .. } => "write_off",
+            Self::ReceiveDevice { .. } => "receive_device",
+            Self::WaiveDeviceReturn { .. } => "waive_device_return",
+            Self::Approve { .. } => "approve",
+            Self::Reject { .. } => "reject",
+            Self::Withdraw => "withdraw",
+            Self::ReportFraud { .. } => "report_fraud",
+            Self::Close { .. } => "close",
+            Self::ConfirmOutcome => "confirm_outcome",
+            Self::DeprovisioningConfirmed { .. } => "deprovisioning_confirmed",
+            Self::RefundIssued { .. } => "refund_issued",
+            Self::NoticeDelivered { .. } => "notice_delivered",
+            Self::EffectDeadLettered { .. } => "effect_dead_lettered",
+            Self::TimerFired { .. } => "timer_fired",
+        }
+    }
+}
+
+/// The request to open a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenCase {
+    pub channel: Channel,
+    pub timing: Timing,
+    pub facts: CaseFacts,
+    pub note: Option<String>,
+}
+
+/// What happened to a case. Events are facts: never changed, never removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    Opened {
+        channel: Channel,
+        timing: Timing,
+        facts: CaseFacts,
+        note: Option<String>,
+    },
+    IdentityVerified {
+        method: VerificationMethod,
+    },
+    SettlementRequired {
+        owed: Money,
+    },
+    PaymentRecorded {
+        amount: Money,
+        reference: String,
+    },
+    BalanceWrittenOff {
+        amount: Money,
+        reason: String,
+        limit_cents: i64,
+    },
+    Settled,
+    DeviceReturnRequested {
+        device_id: DeviceId,
+        deadline: OffsetDateTime,
+    },
+    DeviceReceived {
+        imei: Imei,
+        condition: DeviceCondition,
+        fee: Money,
+    },
+    DeviceReturnWaived {
+        reason: String,
+    },
+    DeviceNotReturned {
+        fee: Money,
+    },
+    ReviewStarted {
+        due_at: OffsetDateTime,
+    },
+    ReviewOverdue,
+    Approved {
+        by_rule: bool,
+        note: Option<String>,
+        withdrawal_deadline: OffsetDateTime,
+        termination_at: OffsetDateTime,
+    },
+    Rejected {
+        reason: RejectReason,
+        note: Option<String>,
+    },
+    Withdrawn,
+    Frozen {
+        note: Option<String>,
+    },
+    Expired,
+    TerminationStarted,
+    DeprovisioningConfirmed {
+        effect_id: String,
+    },
+    Terminated,
+    RefundDecided {
+        balance: Money,
+        fee: Money,
+        refund: Money,
+        forfeited: Money,
+    },
+    RefundIssued {
+        effect_id: String,
+        amount: Money,
+        reference: String,
+    },
+    NoticeDelivered {
+        effect_id: String,
+        notice: Notice,
+        channel: String,
+    },
+    EffectDeadLettered {
+        effect_id: String,
+        effect: String,
+        error: String,
+    },
+    OutcomeConfirmed,
+    Closed {
+        note: Option<String>,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Opened { .. } => "opened",
+            Self::IdentityVerified { .. } => "identity_verified",
+            Self::SettlementRequired { .. } => "settlement_required",
+            Self::PaymentRecorded { .. } => "payment_recorded",
+            Self::BalanceWrittenOff { .. } => "balance_written_off",
+            Self::Settled => "settled",
+            Self::DeviceReturnRequested { .. } => "device_return_requested",
+            Self::DeviceReceived { .. } => "device_received",
+            Self::DeviceReturnWaived { .. } => "device_return_waived",
+            Self::DeviceNotReturned { .. } => "device_not_returned",
+            Self::ReviewStarted { .. } => "review_started",
+            Self::ReviewOverdue => "review_overdue",
+            Self::Approved { .. } => "approved",
+            Self::Rejected { .. } => "rejected",
+            Self::Withdrawn => "withdrawn",
+            Self::Frozen { .. } => "frozen",
+            Self::Expired => "expired",
+            Self::TerminationStarted => "termination_started",
+            Self::DeprovisioningConfirmed { .. } => "deprovisioning_confirmed",
+            Self::Terminated => "terminated",
+            Self::RefundDecided { .. } => "refund_decided",
+            Self::RefundIssued { .. } => "refund_issued",
+            Self::NoticeDelivered { .. } => "notice_delivered",
+            Self::EffectDeadLettered { .. } => "effect_dead_lettered",
+            Self::OutcomeConfirmed => "outcome_confirmed",
+            Self::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// An event with its place in the case's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// 1-based position in the case's history.
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Progress of a step that may not apply to every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    NotNeeded,
+    Pending,
+    Done,
+}
+
+/// The state of a case: a fold of its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: CaseId,
+    /// The number of events applied (the seq of the last one).
+    pub version: u64,
+    pub status: Status,
+    pub channel: Channel,
+    pub timing: Timing,
+    pub facts: CaseFacts,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub verification: Step,
+    pub verification_method: Option<VerificationMethod>,
+    pub settlement: Step,
+    /// What is still owed (positive) while settlement is pending.
+    pub owed: Money,
+    pub device_return: Step,
+    /// Device fees charged on the final bill.
+    pub fees: Money,
+    pub review_overdue: bool,
+    pub withdrawal_deadline: Option<OffsetDateTime>,
+    pub termination_at: Option<OffsetDateTime>,
+    pub deprovisioning: Step,
+    pub refund: Step,
+    pub refund_amount: Money,
+    pub customer_notified: bool,
+    /// The line's status as this case leaves it.
+    pub line_status: LineStatus,
+    pub reject_reason: Option<RejectReason>,
+    /// Effects that failed for good and need a person.
+    pub dead_letters: u32,
+}
+
+/// Why a command was refused. Each variant has a stable code (see [`Error::code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("'{command}' is not allowed while the case is {status}")]
+    IllegalTransition { command: &'static str, status: &'static str },
+    #[error("the account is locked against cancellation; the account holder must remove the lock first")]
+    AccountLocked,
+    #[error("the line is {0}; only an active or suspended line can be cancelled")]
+    LineNotEligible(&'static str),
+    #[error("this command is not permitted for this actor")]
+    NotPermitted,
+    #[error("the device received does not match the line's device")]
+    DeviceMismatch,
+    #[error("the case has no device to return")]
+    NoDevice,
+    #[error("nothing is owed on this case")]
+    NothingOwed,
+    #[error("the amount owed ({owed}) exceeds the write-off limit ({limit_cents} cents)")]
+    WriteOffNotAllowed { owed: String, limit_cents: i64 },
+    #[error("payment amount must be positive and in the account's currency")]
+    InvalidAmount,
+    #[error("the requested date must be between today and one year ahead")]
+    InvalidDate,
+    #[error("termination has started; the cancellation can no longer be withdrawn")]
+    TooLateToWithdraw,
+    #[error("text fields must be 1-500 characters")]
+    InvalidText,
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::IllegalTransition { .. } => "illegal_transition",
+            Self::AccountLocked => "account_locked",
+            Self::LineNotEligible(_) => "line_not_eligible",
+            Self::NotPermitted => "not_permitted",
+            Self::DeviceMismatch => "device_mismatch",
+            Self::NoDevice => "no_device",
+            Self::NothingOwed => "nothing_owed",
+            Self::WriteOffNotAllowed { .. } => "write_off_not_allowed",
+            Self::InvalidAmount => "invalid_amount",
+            Self::InvalidDate => "invalid_date",
+            Self::TooLateToWithdraw => "too_late_to_withdraw",
+            Self::InvalidText => "invalid_text",
+        }
+    }
+}
+
+fn illegal(cmd: &Command, case: &Case) -> Error {
+    Error::IllegalTransition { command: cmd.name(), status: case.status.as_str() }
+}
+
+fn check_text(s: &str) -> Result<(), Error> {
+    crate::values::parse_text(s, 500).map(|_| ()).map_err(|_| Error::InvalidText)
+}
+
+/// Midnight UTC of a date.
+fn midnight(d: Date) -> OffsetDateTime {
+    d.with_time(Time::MIDNIGHT).assume_utc()
+}
+
+/// The start of the next billing cycle after `now` (the cycle day at midnight UTC).
+pub fn next_cycle_start(now: OffsetDateTime, cycle_day: u8) -> OffsetDateTime {
+    let day = cycle_day.clamp(1, 28);
+    let today = now.date();
+    let this_month = today.replace_day(day).unwrap_or(today);
+    if midnight(this_month) > now {
+        return midnight(this_month);
+    }
+    let (y, m) = if today.month() == time::Month::December {
+        (today.year() + 1, time::Month::January)
+    } else {
+        (today.year(), today.month().next())
+    };
+    Date::from_calendar_date(y, m, day).map_or(midnight(this_month) + Duration::days(30), midnight)
+}
+
+/// Decides the events that open a new case.
+pub fn open(req: &OpenCase, actor: &Actor, policy: &Policy, now: OffsetDateTime) -> Result<Vec<EventKind>, Error> {
+    if req.facts.cancellation_locked {
+        return Err(Error::AccountLocked);
+    }
+    if !matches!(req.facts.line_status, LineStatus::Active | LineStatus::Suspended) {
+        return Err(Error::LineNotEligible(req.facts.line_status.as_str()));
+    }
+    if let Timing::OnDate(d) = req.timing
+        && (d < now.date() || d > now.date() + Duration::days(366))
+    {
+        return Err(Error::InvalidDate);
+    }
+    if let Some(note) = &req.note {
+        check_text(note)?;
+    }
+    if req.facts.owed.currency != policy.currency || req.facts.prepaid_balance.currency != policy.currency {
+        return Err(Error::InvalidAmount);
+    }
+    let _ = actor;
+    let mut events = vec![EventKind::Opened {
+        channel: req.channel,
+        timing: req.timing,
+        facts: req.facts.clone(),
+        note: req.note.clone(),
+    }];
+    if req.facts.owed.is_positive() {
+        events.push(EventKind::SettlementRequired { owed: req.facts.owed });
+    }
+    Ok(events)
+}
+
+/// Decides what a command does to a case: the events to record, or why not.
+pub fn decide(
+    case: &Case,
+    cmd: &Command,
+    actor: &Actor,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<Vec<EventKind>, Error> {
+    use Command as C;
+    use Status as S;
+    let system_only = matches!(
+        cmd,
+        C::DeprovisioningConfirmed { .. }
+            | C::RefundIssued { .. }
+            | C::NoticeDelivered { .. }
+            | C::EffectDeadLettered { .. }
+            | C::TimerFired { .. }
+    );
+    if system_only && *actor != Actor::System {
+        return Err(Error::NotPermitted);
+    }
+    let operator_only = matches!(
+        cmd,
+        C::VerifyIdentity { .. }
+            | C::WriteOff { .. }
+            | C::ReceiveDevice { .. }
+            | C::WaiveDeviceReturn { .. }
+            | C::Approve { .. }
+            | C::Reject { .. }
+            | C::Close { .. }
+    );
+    if operator_only && !actor.is_operator() {
+        return Err(Error::NotPermitted);
+    }
+
+    let mut events = Vec::new();
+    match cmd {
+        C::VerifyIdentity { method } => {
+            if case.status != S::Verifying {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::IdentityVerified { method: *method });
+            if let Some(device) = &case.facts.device
+                && case.device_return == Step::Pending
+            {
+                events.push(EventKind::DeviceReturnRequested {
+                    device_id: device.device_id.clone(),
+                    deadline: now + Duration::days(i64::from(policy.device_return_window_days)),
+                });
+            }
+        }
+        C::RecordPayment { amount, reference } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) {
+                return Err(illegal(cmd, case));
+            }
+            check_text(reference)?;
+            if case.settlement != Step::Pending {
+                return Err(Error::NothingOwed);
+            }
+            if !amount.is_positive() || amount.currency != case.owed.currency {
+                return Err(Error::InvalidAmount);
+            }
+            events.push(EventKind::PaymentRecorded { amount: *amount, reference: reference.clone() });
+            if amount.cents >= case.owed.cents {
+                events.push(EventKind::Settled);
+            }
+        }
+        C::WriteOff { reason } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) {
+                return Err(illegal(cmd, case));
+            }
+            check_text(reason)?;
+            if case.settlement != Step::Pending {
+                return Err(Error::NothingOwed);
+            }
+            if case.owed.cents > policy.write_off_max_cents {
+                return Err(Error::WriteOffNotAllowed {
+                    owed: case.owed.to_string(),
+                    limit_cents: policy.write_off_max_cents,
+                });
+            }
+            events.push(EventKind::BalanceWrittenOff {
+                amount: case.owed,
+                reason: reason.clone(),
+                limit_cents: policy.write_off_max_cents,
+            });
+            events.push(EventKind::Settled);
+        }
+        C::ReceiveDevice { imei, condition } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) {
+                return Err(illegal(cmd, case));
+            }
+            let Some(device) = &case.facts.device else { return Err(Error::NoDevice) };
+            if case.device_return != Step::Pending {
+                return Err(illegal(cmd, case));
+            }
+            if device.imei != *imei {
+                return Err(Error::DeviceMismatch);
+            }
+            let mut fee = policy.restocking_fee(device.price);
+            fee.cents += match condition {
+                DeviceCondition::LikeNew | DeviceCondition::Good => 0,
+                DeviceCondition::Damaged => policy.fees.damaged_cents,
+                DeviceCondition::Broken => policy.fees.broken_cents,
+            };
+            events.push(EventKind::DeviceReceived { imei: imei.clone(), condition: *condition, fee });
+        }
+        C::WaiveDeviceReturn { reason } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) {
+                return Err(illegal(cmd, case));
+            }
+            check_text(reason)?;
+            if case.device_return != Step::Pending {
+                return Err(Error::NoDevice);
+            }
+            events.push(EventKind::DeviceReturnWaived { reason: reason.clone() });
+        }
+        C::Approve { note } => {
+            if case.status != S::InReview {
+                return Err(illegal(cmd, case));
+            }
+            if let Some(n) = note {
+                check_text(n)?;
+            }
+            events.push(approval(case, policy, now, false, note.clone()));
+        }
+        C::Reject { reason, note } => {
+            if !matches!(case.status, S::Verifying | S::Preparing | S::InReview) {
+                return Err(illegal(cmd, case));
+            }
+            if let Some(n) = note {
+                check_text(n)?;
+            }
+            events.push(EventKind::Rejected { reason: *reason, note: note.clone() });
+        }
+        C::Withdraw => {
+            if matches!(case.status, S::Terminating | S::Closing | S::Closed) {
+                return Err(Error::TooLateToWithdraw);
+            }
+            if !case.status.before_termination() {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::Withdrawn);
+        }
+        C::ReportFraud { note } => {
+            if !case.status.before_termination() {
+                return Err(illegal(cmd, case));
+            }
+            if let Some(n) = note {
+                check_text(n)?;
+            }
+            events.push(EventKind::Frozen { note: note.clone() });
+        }
+        C::Close { note } => {
+            if case.status != S::Closing {
+                return Err(illegal(cmd, case));
+            }
+            check_text(note)?;
+            events.push(EventKind::Closed { note: Some(note.clone()) });
+        }
+        C::ConfirmOutcome => {
+            if !matches!(case.status, S::Closing | S::Closed) {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::OutcomeConfirmed);
+        }
+        C::DeprovisioningConfirmed { effect_id } => {
+            if case.status != S::Terminating {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::DeprovisioningConfirmed { effect_id: effect_id.clone() });
+            events.push(EventKind::Terminated);
+            events.push(refund_decision(case, policy));
+        }
+        C::RefundIssued { effect_id, reference } => {
+            if case.status != S::Closing || case.refund != Step::Pending {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::RefundIssued {
+                effect_id: effect_id.clone(),
+                amount: case.refund_amount,
+                reference: reference.clone(),
+            });
+        }
+        C::NoticeDelivered { effect_id, notice, channel } => {
+            events.push(EventKind::NoticeDelivered {
+                effect_id: effect_id.clone(),
+                notice: *notice,
+                channel: channel.clone(),
+            });
+        }
+        C::EffectDeadLettered { effect_id, effect, error } => {
+            events.push(EventKind::EffectDeadLettered {
+                effect_id: effect_id.clone(),
+                effect: effect.clone(),
+                error: error.clone(),
+            });
+        }
+        C::TimerFired { timer } => match (timer, case.status) {
+            (TimerKind::VerificationExpiry, S::Verifying) => events.push(EventKind::Expired),
+            (TimerKind::DeviceReturnDeadline, S::Preparing | S::Verifying) if case.device_return == Step::Pending => {
+                events.push(EventKind::DeviceNotReturned {
+                    fee: Money::new(policy.fees.non_return_cents, policy.currency),
+                });
+            }
+            (TimerKind::ReviewSla, S::InReview) if !case.review_overdue => events.push(EventKind::ReviewOverdue),
+            (TimerKind::TerminationDue, S::Approved) => events.push(EventKind::TerminationStarted),
+            // A timer that no longer matters (the step moved on) does nothing.
+            _ => {}
+        },
+    }
+    // Follow-on events: once prerequisites are met, review starts (and may approve itself);
+    // once the final steps are done, the case closes.
+    let mut next = case.clone();
+    for (i, e) in events.iter().enumerate() {
+        next.apply_kind(e, now, case.version + i as u64 + 1);
+    }
+    if next.status == S::Preparing && next.settlement != Step::Pending && next.device_return != Step::Pending {
+        let started = EventKind::ReviewStarted { due_at: now + Duration::hours(i64::from(policy.review_sla_hours)) };
+        next.apply_kind(&started, now, next.version + 1);
+        events.push(started);
+        if auto_approvable(&next, policy) {
+            events.push(approval(&next, policy, now, true, None));
+        }
+    }
+    if next.status == S::Closing && next.refund != Step::Pending && next.customer_notified {
+        events.push(EventKind::Closed { note: None });
+    }
+    Ok(events)
+}
+
+fn auto_approvable(case: &Case, policy: &Policy) -> bool {
+    let rule = &policy.auto_approve;
+    rule.enabled
+        && rule.channels.contains(&case.channel)
+        && (!rule.require_no_device || case.facts.device.is_none())
+        && refund_of(case, policy).0.cents <= rule.max_refund_cents
+}
+
+fn approval(case: &Case, policy: &Policy, now: OffsetDateTime, by_rule: bool, note: Option<String>) -> EventKind {
+    let withdrawal_deadline = now + Duration::hours(i64::from(policy.withdrawal_window_hours));
+    let requested = match case.timing {
+        Timing::Immediate => now,
+        Timing::EndOfCycle => next_cycle_start(now, case.facts.billing_cycle_day),
+        Timing::OnDate(d) => midnight(d),
+    };
+    EventKind::Approved { by_rule, note, withdrawal_deadline, termination_at: requested.max(withdrawal_deadline) }
+}
+
+/// (refund, fee, forfeited) for the case's remaining balance under the policy.
+fn refund_of(case: &Case, policy: &Policy) -> (Money, Money, Money) {
+    let cur = policy.currency;
+    // Unused prepaid money plus any credit on the account, less device fees charged on the final bill.
+    let credit = if case.facts.owed.cents < 0 { -case.facts.owed.cents } else { 0 };
+    let balance = case.facts.prepaid_balance.cents.saturating_add(credit).saturating_sub(case.fees.cents).max(0);
+    if balance == 0 {
+        return (Money::zero(cur), Money::zero(cur), Money::zero(cur));
+    }
+    match policy.refund.mode {
+        RefundMode::Forfeit => (Money::zero(cur), Money::zero(cur), Money::new(balance, cur)),
+        RefundMode::Refund => {
+            let fee = policy.refund.fee_cents.min(balance);
+            let refund = balance - fee;
+            if refund < policy.refund.minimum_cents {
+                (Money::zero(cur), Money::new(fee, cur), Money::new(refund, cur))
+            } else {
+                (Money::new(refund, cur), Money::new(fee, cur), Money::zero(cur))
+            }
+        }
+    }
+}
+
+fn refund_decision(case: &Case, policy: &Policy) -> EventKind {
+    let (refund, fee, forfeited) = refund_of(case, policy);
+    let balance = Money::new(refund.cents + fee.cents + forfeited.cents, policy.currency);
+    EventKind::RefundDecided { balance, fee, refund, forfeited }
+}
+
+impl Case {
+    /// Builds a case from its first event, which must be `Opened`.
+    pub fn from_opened(id: CaseId, event: &Event) -> Option<Case> {
+        let EventKind::Opened { channel, timing, facts, .. } = &event.kind else { return None };
+        let zero = Money::zero(facts.owed.currency);
+        Some(Case {
+            id,
+            version: event.seq,
+            status: Status::Verifying,
+            channel: *channel,
+            timing: *timing,
+            facts: facts.clone(),
+            opened_at: event.at,
+            updated_at: event.at,
+            verification: Step::Pending,
+            verification_method: None,
+            settlement: Step::NotNeeded,
+            owed: zero,
+            device_return: if facts.device.is_some() { Step::Pending } else { Step::NotNeeded },
+            fees: zero,
+            review_overdue: false,
+            withdrawal_deadline: None,
+            termination_at: None,
+            deprovisioning: Step::NotNeeded,
+            refund: Step::NotNeeded,
+            refund_amount: zero,
+            customer_notified: false,
+            line_status: facts.line_status,
+            reject_reason: None,
+            dead_letters: 0,
+        })
+    }
+
+    /// Rebuilds a case from its whole history.
+    pub fn replay(id: CaseId, events: &[Event]) -> Option<Case> {
+        let (first, rest) = events.split_first()?;
+        let mut case = Case::from_opened(id, first)?;
+        for e in rest {
+            case.apply(e);
+        }
+        Some(case)
+    }
+
+    /// Folds one event into the state.
+    pub fn apply(&mut self, event: &Event) {
+        self.apply_kind(&event.kind, event.at, event.seq);
+    }
+
+    fn apply_kind(&mut self, kind: &EventKind, at: OffsetDateTime, seq: u64) {
+        use EventKind as E;
+        self.version = seq;
+        self.updated_at = at;
+        match kind {
+            E::Opened { .. } => {}
+            E::IdentityVerified { method } => {
+                self.verification = Step::Done;
+                self.verification_method = Some(*method);
+                self.status = Status::Preparing;
+            }
+            E::SettlementRequired { owed } => {
+                self.settlement = Step::Pending;
+                self.owed = *owed;
+            }
+            E::PaymentRecorded { amount, .. } => {
+                self.owed.cents = self.owed.cents.saturating_sub(amount.cents);
+            }
+            E::BalanceWrittenOff { amount, .. } => {
+                self.owed.cents = self.owed.cents.saturating_sub(amount.cents);
+            }
+            E::Settled => self.settlement = Step::Done,
+            E::DeviceReturnRequested { .. } => {}
+            E::DeviceReceived { fee, .. } | E::DeviceNotReturned { fee } => {
+                self.device_return = Step::Done;
+                self.fees.cents = self.fees.cents.saturating_add(fee.cents);
+            }
+            E::DeviceReturnWaived { .. } => self.device_return = Step::Done,
+            E::ReviewStarted { .. } => self.status = Status::InReview,
+            E::ReviewOverdue => self.review_overdue = true,
+            E::Approved { withdrawal_deadline, termination_at, .. } => {
+                self.status = Status::Approved;
+                self.withdrawal_deadline = Some(*withdrawal_deadline);
+                self.termination_at = Some(*termination_at);
+                self.line_status = LineStatus::PendingTermination;
+            }
+            E::Rejected { reason, .. } => {
+                self.status = Status::Rejected;
+                self.reject_reason = Some(*reason);
+            }
+            E::Withdrawn => {
+                self.status = Status::Withdrawn;
+                self.line_status = self.facts.line_status;
+            }
+            E::Frozen { .. } => {
+                self.status = Status::Frozen;
+                self.line_status = self.facts.line_status;
+            }
+            E::Expired => self.status = Status::Expired,
+            E::TerminationStarted => {
+                self.status = Status::Terminating;
+                self.deprovisioning = Step::Pending;
+            }
+            E::DeprovisioningConfirmed { .. } => self.deprovisioning = Step::Done,
+            E::Terminated => {
+                self.status = Status::Closing;
+                self.line_status = LineStatus::Terminated;
+            }
+            E::RefundDecided { refund, .. } => {
+                self.refund_amount = *refund;
+                self.refund = if refund.is_positive() { Step::Pending } else { Step::NotNeeded };
+            }
+            E::RefundIssued { .. } => self.refund = Step::Done,
+            E::NoticeDelivered { notice, .. } => {
+                if *notice == Notice::Terminated {
+                    self.customer_notified = true;
+                }
+            }
+            E::EffectDeadLettered { .. } => self.dead_letters = self.dead_letters.saturating_add(1),
+            E::OutcomeConfirmed => {}
+            E::Closed { .. } => self.status = Status::Closed,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "case_tests.rs"]
+mod tests;

@@ -1,0 +1,441 @@
+//! Tests of the case state machine: every status, every illegal transition, and a
+//! property test driving random command sequences against the invariants.
+
+use super::*;
+use crate::chain;
+use crate::values::luhn_check_digit;
+use proptest::prelude::*;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2026-11-02 10:00 UTC);
+
+fn facts(owed: i64, prepaid: i64, device: bool) -> CaseFacts {
+    let imei = format!("35693803564380{}", luhn_check_digit("35693803564380"));
+    CaseFacts {
+        account_id: AccountId::parse("A1").unwrap_or_else(|_| unreachable!()),
+        account_kind: AccountKind::Residential,
+        line_id: LineId::parse("L1").unwrap_or_else(|_| unreachable!()),
+        msisdn: Msisdn::parse("4155550100").unwrap_or_else(|_| unreachable!()),
+        iccid: None,
+        imsi: Imsi::parse("310260000000001").ok(),
+        eid: None,
+        plan: Plan::Prepaid,
+        line_status: LineStatus::Active,
+        language: Language::En,
+        billing_cycle_day: 15,
+        cancellation_locked: false,
+        owed: Money::usd(owed),
+        prepaid_balance: Money::usd(prepaid),
+        device: device.then(|| DeviceFact {
+            device_id: DeviceId::parse("D1").unwrap_or_else(|_| unreachable!()),
+            imei: Imei::parse(&imei).unwrap_or_else(|_| unreachable!()),
+            price: Money::usd(79_900),
+        }),
+    }
+}
+
+fn device_imei() -> Imei {
+    Imei::parse(&format!("35693803564380{}", luhn_check_digit("35693803564380"))).unwrap_or_else(|_| unreachable!())
+}
+
+/// A case with its full history, driven through decide/apply like the engine does.
+#[derive(Clone)]
+struct Harness {
+    case: Case,
+    events: Vec<Event>,
+    policy: Policy,
+    now: OffsetDateTime,
+}
+
+impl Harness {
+    fn open(f: CaseFacts, channel: Channel, policy: Policy) -> Harness {
+        let req = OpenCase { channel, timing: Timing::Immediate, facts: f, note: None };
+        let kinds = open(&req, &Actor::Customer, &policy, T0).unwrap_or_else(|e| panic!("open: {e}"));
+        let mut events = Vec::new();
+        let mut case: Option<Case> = None;
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let e = Event { seq: i as u64 + 1, at: T0, actor: Actor::Customer, kind };
+            match case.as_mut() {
+                None => case = Case::from_opened(CaseId::parse("C1").unwrap_or_else(|_| unreachable!()), &e),
+                Some(c) => c.apply(&e),
+            }
+            events.push(e);
+        }
+        Harness { case: case.unwrap_or_else(|| unreachable!()), events, policy, now: T0 }
+    }
+
+    fn try_cmd(&mut self, cmd: Command, actor: Actor) -> Result<Vec<EventKind>, Error> {
+        let kinds = decide(&self.case, &cmd, &actor, &self.policy, self.now)?;
+        for kind in &kinds {
+            let e = Event { seq: self.case.version + 1, at: self.now, actor: actor.clone(), kind: kind.clone() };
+            self.case.apply(&e);
+            self.events.push(e);
+        }
+        Ok(kinds)
+    }
+
+    fn cmd(&mut self, cmd: Command, actor: Actor) -> &mut Self {
+        let name = cmd.name();
+        if let Err(e) = self.try_cmd(cmd, actor) {
+            panic!("{name} refused in {:?}: {e}", self.case.status);
+        }
+        self
+    }
+
+    fn staff(&mut self, cmd: Command) -> &mut Self {
+        self.cmd(cmd, Actor::Staff(ActorId::parse("agent7").unwrap_or_else(|_| unreachable!())))
+    }
+    fn system(&mut self, cmd: Command) -> &mut Self {
+        self.cmd(cmd, Actor::System)
+    }
+    fn names(&self) -> Vec<&'static str> {
+        self.events.iter().map(|e| e.kind.name()).collect()
+    }
+}
+
+fn verify() -> Command {
+    Command::VerifyIdentity { method: VerificationMethod::AgentAttested }
+}
+
+fn no_auto() -> Policy {
+    let mut p = Policy::default();
+    p.auto_approve.enabled = false;
+    p
+}
+
+/// One harness per status, reached the way a real case would reach it.
+fn in_status(status: Status) -> Harness {
+    let mut h = Harness::open(facts(1_000, 20_000, true), Channel::Web, no_auto());
+    match status {
+        Status::Verifying => {}
+        Status::Preparing => {
+            h.staff(verify());
+        }
+        Status::InReview => {
+            h.staff(verify())
+                .cmd(Command::RecordPayment { amount: Money::usd(1_000), reference: "P1".into() }, Actor::Customer)
+                .staff(Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Good });
+        }
+        Status::Approved | Status::Terminating | Status::Closing | Status::Closed => {
+            h = in_status(Status::InReview);
+            h.staff(Command::Approve { note: None });
+            if status != Status::Approved {
+                h.now += Duration::hours(25);
+                h.system(Command::TimerFired { timer: TimerKind::TerminationDue });
+            }
+            if matches!(status, Status::Closing | Status::Closed) {
+                h.system(Command::DeprovisioningConfirmed { effect_id: "e1".into() });
+            }
+            if status == Status::Closed {
+                h.system(Command::RefundIssued { effect_id: "e3".into(), reference: "RF".into() });
+                h.system(Command::NoticeDelivered {
+                    effect_id: "e2".into(),
+                    notice: Notice::Terminated,
+                    channel: "sms".into(),
+                });
+            }
+        }
+        Status::Rejected => {
+            h.staff(Command::Reject { reason: RejectReason::LineNotEligible, note: None });
+        }
+        Status::Withdrawn => {
+            h.cmd(Command::Withdraw, Actor::Customer);
+        }
+        Status::Expired => {
+            h.now += Duration::days(8);
+            h.system(Command::TimerFired { timer: TimerKind::VerificationExpiry });
+        }
+        Status::Frozen => {
+            h.cmd(Command::ReportFraud { note: Some("not me".into()) }, Actor::Customer);
+        }
+    }
+    assert_eq!(h.case.status, status, "harness for {status:?}");
+    h
+}
+
+fn all_commands() -> Vec<(Command, Actor)> {
+    let staff = Actor::Staff(ActorId::parse("s1").unwrap_or_else(|_| unreachable!()));
+    vec![
+        (verify(), staff.clone()),
+        (Command::RecordPayment { amount: Money::usd(100), reference: "R".into() }, Actor::Customer),
+        (Command::WriteOff { reason: "small".into() }, staff.clone()),
+        (Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Good }, staff.clone()),
+        (Command::WaiveDeviceReturn { reason: "lost".into() }, staff.clone()),
+        (Command::Approve { note: None }, staff.clone()),
+        (Command::Reject { reason: RejectReason::Other, note: None }, staff.clone()),
+        (Command::Withdraw, Actor::Customer),
+        (Command::ReportFraud { note: None }, Actor::Customer),
+        (Command::Close { note: "manual".into() }, staff.clone()),
+        (Command::ConfirmOutcome, Actor::Customer),
+        (Command::DeprovisioningConfirmed { effect_id: "x".into() }, Actor::System),
+        (Command::RefundIssued { effect_id: "x".into(), reference: "r".into() }, Actor::System),
+    ]
+}
+
+/// The commands each status accepts (by name); every other one is an illegal transition.
+fn allowed(status: Status) -> &'static [&'static str] {
+    match status {
+        Status::Verifying => &[
+            "verify_identity",
+            "record_payment",
+            "write_off",
+            "receive_device",
+            "waive_device_return",
+            "reject",
+            "withdraw",
+            "report_fraud",
+        ],
+        Status::Preparing => &[
+            "record_payment",
+            "write_off",
+            "receive_device",
+            "waive_device_return",
+            "reject",
+            "withdraw",
+            "report_fraud",
+        ],
+        Status::InReview => &["approve", "reject", "withdraw", "report_fraud"],
+        Status::Approved => &["withdraw", "report_fraud"],
+        Status::Terminating => &["deprovisioning_confirmed"],
+        Status::Closing => &["close", "confirm_outcome", "refund_issued"],
+        Status::Closed => &["confirm_outcome"],
+        Status::Rejected | Status::Withdrawn | Status::Expired | Status::Frozen => &[],
+    }
+}
+
+#[test]
+fn every_status_is_reachable_and_refuses_what_it_must() {
+    for status in Status::ALL {
+        let h = in_status(status);
+        for (cmd, actor) in all_commands() {
+            let name = cmd.name();
+            let result = decide(&h.case, &cmd, &actor, &h.policy, h.now);
+            let illegal = matches!(result, Err(Error::IllegalTransition { .. } | Error::TooLateToWithdraw));
+            if allowed(status).contains(&name) {
+                assert!(!illegal, "{name} should be allowed in {status:?}: {result:?}");
+            } else {
+                assert!(illegal, "{name} should be illegal in {status:?}: {result:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn prepaid_line_without_device_runs_to_closed_with_auto_approval() {
+    let mut h = Harness::open(facts(0, 1_500, false), Channel::Web, Policy::default());
+    h.staff(verify());
+    assert_eq!(h.case.status, Status::Approved, "auto-approved: {:?}", h.names());
+    assert_eq!(h.case.termination_at, Some(T0 + Duration::hours(24)));
+    h.now += Duration::hours(24);
+    h.system(Command::TimerFired { timer: TimerKind::TerminationDue });
+    assert_eq!(h.case.status, Status::Terminating);
+    h.system(Command::DeprovisioningConfirmed { effect_id: "e".into() });
+    assert_eq!(h.case.status, Status::Closing);
+    assert_eq!(h.case.refund_amount, Money::usd(1_500));
+    h.system(Command::RefundIssued { effect_id: "r".into(), reference: "RF1".into() });
+    h.system(Command::NoticeDelivered { effect_id: "n".into(), notice: Notice::Terminated, channel: "email".into() });
+    assert_eq!(h.case.status, Status::Closed);
+    assert_eq!(h.case.line_status, LineStatus::Terminated);
+    assert_eq!(
+        h.names(),
+        [
+            "opened",
+            "identity_verified",
+            "review_started",
+            "approved",
+            "termination_started",
+            "deprovisioning_confirmed",
+            "terminated",
+            "refund_decided",
+            "refund_issued",
+            "notice_delivered",
+            "closed"
+        ]
+    );
+}
+
+#[test]
+fn settlement_and_device_return_run_in_parallel_and_gate_review() {
+    let mut h = Harness::open(facts(2_000, 0, true), Channel::Store, no_auto());
+    // Device received before verification completes, payment after: review waits for both and verification.
+    h.staff(Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Damaged });
+    assert_eq!(h.case.status, Status::Verifying);
+    h.staff(verify());
+    assert_eq!(h.case.status, Status::Preparing);
+    h.cmd(Command::RecordPayment { amount: Money::usd(500), reference: "P1".into() }, Actor::Customer);
+    assert_eq!(h.case.settlement, Step::Pending);
+    assert_eq!(h.case.owed, Money::usd(1_500));
+    h.cmd(Command::RecordPayment { amount: Money::usd(1_500), reference: "P2".into() }, Actor::Customer);
+    assert_eq!(h.case.status, Status::InReview);
+    // $799 device: $70 restocking + $50 damage.
+    assert_eq!(h.case.fees, Money::usd(12_000));
+}
+
+#[test]
+fn write_off_follows_the_policy_limit() {
+    let mut h = Harness::open(facts(400, 0, false), Channel::Web, no_auto());
+    h.staff(verify());
+    h.staff(Command::WriteOff { reason: "small balance".into() });
+    assert_eq!(h.case.status, Status::InReview);
+    let mut big = Harness::open(facts(50_000, 0, false), Channel::Web, no_auto());
+    big.staff(verify());
+    let err = big.try_cmd(Command::WriteOff { reason: "x".into() }, Actor::System);
+    assert!(matches!(err, Err(Error::WriteOffNotAllowed { .. })), "{err:?}");
+}
+
+#[test]
+fn wrong_device_missing_timers_and_permissions() {
+    let mut h = in_status(Status::Preparing);
+    let other = Imei::parse("490154203237518").unwrap_or_else(|_| unreachable!());
+    let r = h.try_cmd(Command::ReceiveDevice { imei: other, condition: DeviceCondition::Good }, Actor::System);
+    assert_eq!(r, Err(Error::DeviceMismatch));
+    // A customer cannot approve or fire timers.
+    assert_eq!(h.try_cmd(Command::WaiveDeviceReturn { reason: "x".into() }, Actor::Customer), Err(Error::NotPermitted));
+    assert_eq!(
+        h.try_cmd(Command::TimerFired { timer: TimerKind::VerificationExpiry }, Actor::Customer),
+        Err(Error::NotPermitted)
+    );
+    // A stale timer does nothing.
+    assert_eq!(h.try_cmd(Command::TimerFired { timer: TimerKind::VerificationExpiry }, Actor::System), Ok(vec![]));
+    // The device deadline charges the non-return fee and lets the case continue.
+    h.system(Command::TimerFired { timer: TimerKind::DeviceReturnDeadline });
+    assert_eq!(h.case.device_return, Step::Done);
+    assert_eq!(h.case.fees, Money::usd(25_000));
+}
+
+#[test]
+fn withdrawal_is_refused_once_termination_started() {
+    let mut h = in_status(Status::Approved);
+    assert_eq!(h.case.line_status, LineStatus::PendingTermination);
+    let mut w = h.clone();
+    w.cmd(Command::Withdraw, Actor::Customer);
+    assert_eq!(w.case.line_status, LineStatus::Active);
+    h.now += Duration::hours(25);
+    h.system(Command::TimerFired { timer: TimerKind::TerminationDue });
+    assert_eq!(h.try_cmd(Command::Withdraw, Actor::Customer), Err(Error::TooLateToWithdraw));
+}
+
+#[test]
+fn opening_checks_locks_status_and_dates() {
+    let p = Policy::default();
+    let mut f = facts(0, 0, false);
+    f.cancellation_locked = true;
+    let req = |f: CaseFacts, timing| OpenCase { channel: Channel::Web, timing, facts: f, note: None };
+    assert_eq!(open(&req(f.clone(), Timing::Immediate), &Actor::Customer, &p, T0), Err(Error::AccountLocked));
+    f.cancellation_locked = false;
+    f.line_status = LineStatus::Terminated;
+    assert_eq!(
+        open(&req(f.clone(), Timing::Immediate), &Actor::Customer, &p, T0),
+        Err(Error::LineNotEligible("terminated"))
+    );
+    f.line_status = LineStatus::Active;
+    let past = Timing::OnDate(T0.date() - Duration::days(1));
+    assert_eq!(open(&req(f.clone(), past), &Actor::Customer, &p, T0), Err(Error::InvalidDate));
+    assert!(open(&req(f, Timing::EndOfCycle), &Actor::Customer, &p, T0).is_ok());
+}
+
+#[test]
+fn end_of_cycle_and_dates_set_termination_time() {
+    assert_eq!(next_cycle_start(T0, 15), datetime!(2026-11-15 0:00 UTC));
+    assert_eq!(next_cycle_start(T0, 1), datetime!(2026-12-01 0:00 UTC));
+    assert_eq!(next_cycle_start(datetime!(2026-12-20 0:00 UTC), 3), datetime!(2027-01-03 0:00 UTC));
+}
+
+#[test]
+fn refund_policy_fee_minimum_and_forfeit() {
+    let mut p = Policy::default();
+    p.refund.fee_cents = 300;
+    p.refund.minimum_cents = 500;
+    let mut h = Harness::open(facts(0, 700, false), Channel::Web, p.clone());
+    assert_eq!(refund_of(&h.case, &p), (Money::usd(0), Money::usd(300), Money::usd(400)));
+    h.case.facts.prepaid_balance = Money::usd(5_000);
+    assert_eq!(refund_of(&h.case, &p), (Money::usd(4_700), Money::usd(300), Money::usd(0)));
+    p.refund.mode = RefundMode::Forfeit;
+    assert_eq!(refund_of(&h.case, &p), (Money::usd(0), Money::usd(0), Money::usd(5_000)));
+}
+
+// ---- Property test -------------------------------------------------------------------------
+
+fn arb_command() -> impl Strategy<Value = (Command, u8, i64)> {
+    let cmd = prop_oneof![
+        Just(verify()),
+        (1i64..5_000).prop_map(|c| Command::RecordPayment { amount: Money::usd(c), reference: "P".into() }),
+        Just(Command::WriteOff { reason: "w".into() }),
+        prop_oneof![Just(DeviceCondition::Good), Just(DeviceCondition::Broken)]
+            .prop_map(|condition| Command::ReceiveDevice { imei: device_imei(), condition }),
+        Just(Command::WaiveDeviceReturn { reason: "lost".into() }),
+        Just(Command::Approve { note: None }),
+        Just(Command::Reject { reason: RejectReason::Other, note: None }),
+        Just(Command::Withdraw),
+        Just(Command::ReportFraud { note: None }),
+        Just(Command::Close { note: "c".into() }),
+        Just(Command::ConfirmOutcome),
+        Just(Command::DeprovisioningConfirmed { effect_id: "d".into() }),
+        Just(Command::RefundIssued { effect_id: "r".into(), reference: "R".into() }),
+        Just(Command::NoticeDelivered { effect_id: "n".into(), notice: Notice::Terminated, channel: "sms".into() }),
+        Just(Command::EffectDeadLettered { effect_id: "x".into(), effect: "notify".into(), error: "e".into() }),
+        prop::sample::select(TimerKind::ALL.to_vec()).prop_map(|timer| Command::TimerFired { timer }),
+    ];
+    // (command, actor selector, hours to advance first)
+    (cmd, 0u8..4, 0i64..400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn random_command_sequences_keep_the_invariants(
+        owed in 0i64..3_000, prepaid in 0i64..20_000, device in any::<bool>(), auto in any::<bool>(),
+        cmds in prop::collection::vec(arb_command(), 0..40),
+    ) {
+        let mut policy = Policy::default();
+        policy.auto_approve.enabled = auto;
+        let mut h = Harness::open(facts(owed, prepaid, device), Channel::Web, policy);
+        for (cmd, who, hours) in cmds {
+            h.now += Duration::hours(hours);
+            let actor = match who {
+                0 => Actor::Customer,
+                1 => Actor::Staff(ActorId::parse("s").unwrap_or_else(|_| unreachable!())),
+                2 => Actor::Client(ActorId::parse("t").unwrap_or_else(|_| unreachable!())),
+                _ => Actor::System,
+            };
+            let before = h.clone();
+            let terminal_before = before.case.status.is_terminal();
+            match h.try_cmd(cmd, actor) {
+                Ok(_) => {}
+                // A refused command records nothing and changes nothing.
+                Err(_) => {
+                    prop_assert_eq!(&h.case, &before.case);
+                    prop_assert_eq!(h.events.len(), before.events.len());
+                }
+            }
+            // Events only append: the old history is a prefix of the new one.
+            prop_assert_eq!(&h.events[..before.events.len()], &before.events[..]);
+            // A terminal case stays terminal.
+            if terminal_before {
+                prop_assert_eq!(h.case.status, before.case.status);
+            }
+            // The line is terminated exactly when the case ended service.
+            prop_assert_eq!(
+                h.case.line_status == LineStatus::Terminated,
+                matches!(h.case.status, Status::Closing | Status::Closed)
+                    || (h.case.status == Status::Closed)
+            );
+        }
+        // The projection equals a replay of the events.
+        let replayed = Case::replay(h.case.id.clone(), &h.events);
+        prop_assert_eq!(replayed.as_ref(), Some(&h.case));
+        prop_assert_eq!(h.case.version, h.events.len() as u64);
+        // Events survive serialisation, and their hash chain verifies.
+        let mut prev = chain::GENESIS.to_owned();
+        let mut links = Vec::new();
+        for e in &h.events {
+            let body = serde_json::to_string(e).unwrap_or_default();
+            let back: Event = serde_json::from_str(&body).unwrap_or_else(|err| panic!("{err}: {body}"));
+            prop_assert_eq!(&back, e);
+            let hash = chain::event_hash(&prev, h.case.id.as_str(), e.seq, &body);
+            links.push(chain::Link { seq: e.seq, body, prev_hash: prev.clone(), hash: hash.clone() });
+            prev = hash;
+        }
+        prop_assert_eq!(chain::verify(h.case.id.as_str(), &links), Ok(()));
+    }
+}

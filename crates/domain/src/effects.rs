@@ -1,0 +1,123 @@
+//! What events cause outside the case: outbox effects and timer changes.
+//!
+//! These are derived from events, so the shell stores them in the same transaction
+//! as the events that caused them and never performs an effect without its event.
+
+use crate::case::{Case, EventKind, Notice, TimerKind};
+use crate::values::{AccountId, CaseId, Eid, Iccid, Imsi, Language, Money, Msisdn};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Something to do outside lineout, carried out by the outbox worker through an adapter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Effect {
+    /// A message to the customer; the worker looks up the account's contacts when sending.
+    Notify { notice: Notice, account_id: AccountId, msisdn: Msisdn, language: Language },
+    /// Remove the line from the network (HLR, SM-DP+).
+    Deprovision { msisdn: Msisdn, imsi: Option<Imsi>, iccid: Option<Iccid>, eid: Option<Eid> },
+    /// Pay the remaining balance back.
+    Refund { account_id: AccountId, amount: Money },
+}
+
+impl Effect {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Notify { .. } => "notify",
+            Self::Deprovision { .. } => "deprovision",
+            Self::Refund { .. } => "refund",
+        }
+    }
+}
+
+/// A change to a case's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOp {
+    Set(TimerKind, OffsetDateTime),
+    Cancel(TimerKind),
+    CancelAll,
+}
+
+/// The idempotency key of the `index`-th effect caused by event `seq` of a case.
+pub fn effect_id(case: &CaseId, seq: u64, index: usize) -> String {
+    format!("{}.{}.{}", case.as_str(), seq, index)
+}
+
+/// The effects and timer changes an event causes, given the case state after it.
+pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u32) -> (Vec<Effect>, Vec<TimerOp>) {
+    use EventKind as E;
+    let notify = |notice| Effect::Notify {
+        notice,
+        account_id: after.facts.account_id.clone(),
+        msisdn: after.facts.msisdn.clone(),
+        language: after.facts.language,
+    };
+    let mut effects = Vec::new();
+    let mut timers = Vec::new();
+    match event {
+        E::Opened { .. } => {
+            effects.push(notify(Notice::RequestReceived));
+            timers.push(TimerOp::Set(
+                TimerKind::VerificationExpiry,
+                after.opened_at + time::Duration::days(i64::from(policy_verification_days)),
+            ));
+        }
+        E::IdentityVerified { .. } => timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry)),
+        E::DeviceReturnRequested { deadline, .. } => {
+            effects.push(notify(Notice::ReturnInstructions));
+            timers.push(TimerOp::Set(TimerKind::DeviceReturnDeadline, *deadline));
+        }
+        E::DeviceReceived { .. } | E::DeviceReturnWaived { .. } | E::DeviceNotReturned { .. } => {
+            timers.push(TimerOp::Cancel(TimerKind::DeviceReturnDeadline));
+        }
+        E::ReviewStarted { due_at } => timers.push(TimerOp::Set(TimerKind::ReviewSla, *due_at)),
+        E::ReviewOverdue => timers.push(TimerOp::Cancel(TimerKind::ReviewSla)),
+        E::Approved { termination_at, .. } => {
+            effects.push(notify(Notice::Approved));
+            timers.push(TimerOp::Cancel(TimerKind::ReviewSla));
+            timers.push(TimerOp::Set(TimerKind::TerminationDue, *termination_at));
+        }
+        E::Rejected { .. } => {
+            effects.push(notify(Notice::Rejected));
+            timers.push(TimerOp::CancelAll);
+        }
+        E::Withdrawn => {
+            effects.push(notify(Notice::Withdrawn));
+            timers.push(TimerOp::CancelAll);
+        }
+        E::Frozen { .. } => {
+            effects.push(notify(Notice::Frozen));
+            timers.push(TimerOp::CancelAll);
+        }
+        E::Expired => {
+            effects.push(notify(Notice::Expired));
+            timers.push(TimerOp::CancelAll);
+        }
+        E::TerminationStarted => {
+            timers.push(TimerOp::Cancel(TimerKind::TerminationDue));
+            effects.push(Effect::Deprovision {
+                msisdn: after.facts.msisdn.clone(),
+                imsi: after.facts.imsi.clone(),
+                iccid: after.facts.iccid.clone(),
+                eid: after.facts.eid.clone(),
+            });
+        }
+        E::Terminated => effects.push(notify(Notice::Terminated)),
+        E::RefundDecided { refund, .. } => {
+            if refund.is_positive() {
+                effects.push(Effect::Refund { account_id: after.facts.account_id.clone(), amount: *refund });
+            }
+        }
+        E::RefundIssued { .. } => effects.push(notify(Notice::RefundIssued)),
+        E::Closed { .. } => timers.push(TimerOp::CancelAll),
+        E::SettlementRequired { .. }
+        | E::PaymentRecorded { .. }
+        | E::BalanceWrittenOff { .. }
+        | E::Settled
+        | E::DeprovisioningConfirmed { .. }
+        | E::NoticeDelivered { .. }
+        | E::EffectDeadLettered { .. }
+        | E::OutcomeConfirmed => {}
+    }
+    (effects, timers)
+}

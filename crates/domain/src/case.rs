@@ -345,7 +345,7 @@ pub enum EventKind {
     Opened {
         channel: Channel,
         timing: Timing,
-        facts: CaseFacts,
+        facts: Box<CaseFacts>,
         note: Option<String>,
     },
     IdentityVerified {
@@ -620,7 +620,7 @@ pub fn open(req: &OpenCase, actor: &Actor, policy: &Policy, now: OffsetDateTime)
     let mut events = vec![EventKind::Opened {
         channel: req.channel,
         timing: req.timing,
-        facts: req.facts.clone(),
+        facts: Box::new(req.facts.clone()),
         note: req.note.clone(),
     }];
     if req.facts.owed.is_positive() {
@@ -918,7 +918,7 @@ impl Case {
             status: Status::Verifying,
             channel: *channel,
             timing: *timing,
-            facts: facts.clone(),
+            facts: (**facts).clone(),
             opened_at: event.at,
             updated_at: event.at,
             verification: Step::Pending,

@@ -65,7 +65,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Computes the Luhn check digit to append to `payload` (ASCII digits).

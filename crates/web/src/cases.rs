@@ -1,0 +1,203 @@
+//! Handlers for cancellation cases: open one, read one with its timeline, send it a
+//! command, and list cases with filters and keyset paging.
+
+use crate::dto::{CaseDetailOut, CaseList, CaseOut, CaseQuery, CommandIn, MAX_TEXT_CHARS, OpenCaseIn, parse_date};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Auth, CaseActor, CasesRead, JsonBody, PathId, QueryParams};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use lineout_app::ports::CaseFilter;
+use lineout_domain::values::{AccountId, CaseId, LineId, parse_text};
+use lineout_domain::{Channel, Status};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Open a cancellation case for a line.
+///
+/// The actor is the calling client, or the customer when the client sends
+/// `X-Lineout-On-Behalf-Of: customer` (scope `cases:customer`).
+#[utoipa::path(
+    post, path = "/api/v1/cases", tag = "cases", request_body = OpenCaseIn,
+    params(("X-Lineout-On-Behalf-Of" = Option<String>, Header, description = "`customer` to act for the customer.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new case.", body = CaseOut),
+        (status = 400, description = "`invalid_field`, `invalid_json`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:write`, or `cases:customer` on behalf of the customer).", body = ErrorBody),
+        (status = 404, description = "`line_not_found`.", body = ErrorBody),
+        (status = 409, description = "`case_already_open`, `account_locked`, `line_not_eligible`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 422, description = "`invalid_date`, `invalid_text`, `invalid_amount`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn open_case(
+    State(state): State<AppState>,
+    CaseActor(actor): CaseActor,
+    JsonBody(input): JsonBody<OpenCaseIn>,
+) -> ApiResult<(StatusCode, Json<CaseOut>)> {
+    let texts = vec![("note", input.note.clone())];
+    let request = input.into_domain()?;
+    let case = state.engine.open_case(request, actor).await.map_err(|e| name_text_field(e, &texts))?;
+    Ok((StatusCode::CREATED, Json(CaseOut::from(&case))))
+}
+
+/// Read a case with its timeline, timers and outbox.
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path, description = "The case id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The case.", body = CaseDetailOut),
+        (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
+        (status = 404, description = "`case_not_found`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn get_case(
+    State(state): State<AppState>,
+    _auth: Auth<CasesRead>,
+    PathId(id): PathId<CaseId>,
+) -> ApiResult<Json<CaseDetailOut>> {
+    let detail = state.engine.case_detail(id).await?;
+    Ok(Json(CaseDetailOut::from(&detail)))
+}
+
+/// Send a command to a case.
+///
+/// With `X-Lineout-On-Behalf-Of: customer` (scope `cases:customer`) the customer is the
+/// actor and may `withdraw`, `report_fraud`, `confirm_outcome` and `record_payment`;
+/// other commands then answer `not_permitted`.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{id}/commands", tag = "cases", request_body = CommandIn,
+    params(
+        ("id" = String, Path, description = "The case id."),
+        ("X-Lineout-On-Behalf-Of" = Option<String>, Header, description = "`customer` to act for the customer."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The case after the command.", body = CaseOut),
+        (status = 400, description = "`invalid_field`, `invalid_json` (including worker-only command types).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (scope), `not_permitted` (this actor may not issue this command).", body = ErrorBody),
+        (status = 404, description = "`case_not_found`.", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`, `too_late_to_withdraw`, `nothing_owed`, `no_device`, `write_off_not_allowed`, `concurrent_update`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 422, description = "`device_mismatch`, `invalid_amount`, `invalid_text`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn command_case(
+    State(state): State<AppState>,
+    CaseActor(actor): CaseActor,
+    PathId(id): PathId<CaseId>,
+    JsonBody(input): JsonBody<CommandIn>,
+) -> ApiResult<Json<CaseOut>> {
+    let texts = input.texts();
+    let command = input.into_domain(state.engine.policy())?;
+    let case = state.engine.command(id, command, actor).await.map_err(|e| name_text_field(e, &texts))?;
+    Ok(Json(CaseOut::from(&case)))
+}
+
+/// The domain says only that some text was invalid; name the field that was.
+fn name_text_field(e: lineout_app::Error, texts: &[(&'static str, Option<String>)]) -> ApiError {
+    let error = ApiError::from(e);
+    if error.code != "invalid_text" {
+        return error;
+    }
+    let bad = texts.iter().find(|(_, text)| text.as_deref().is_some_and(|t| parse_text(t, MAX_TEXT_CHARS).is_err()));
+    match bad {
+        Some((name, _)) => error.with("field", *name),
+        None => error,
+    }
+}
+
+/// A timestamp bound of the list: RFC 3339, or a date meaning its midnight UTC.
+fn parse_bound(name: &str, s: &str) -> ApiResult<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    parse_date(s)
+        .map(|d| d.midnight().assume_utc())
+        .ok_or_else(|| ApiError::query(name, "must be an RFC 3339 timestamp or a date YYYY-MM-DD"))
+}
+
+/// Turns the query into a store filter.
+fn filter_of(q: CaseQuery, page_default: u32, page_max: u32) -> ApiResult<(CaseFilter, u32)> {
+    let limit = match q.limit.as_deref() {
+        None => page_default,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=page_max).contains(&n) => n,
+            _ => return Err(ApiError::query("limit", format!("must be a whole number from 1 to {page_max}"))),
+        },
+    };
+    let filter = CaseFilter {
+        status: match q.status.as_deref() {
+            None => None,
+            Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::query("status", "unknown status"))?),
+        },
+        channel: match q.channel.as_deref() {
+            None => None,
+            Some(s) => Some(Channel::parse(s).ok_or_else(|| ApiError::query("channel", "unknown channel"))?),
+        },
+        line_id: q.line_id.as_deref().map(LineId::parse).transpose().map_err(|e| ApiError::query("line_id", e))?,
+        account_id: q
+            .account_id
+            .as_deref()
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(|e| ApiError::query("account_id", e))?,
+        opened_from: q.opened_from.as_deref().map(|s| parse_bound("opened_from", s)).transpose()?,
+        opened_to: q.opened_to.as_deref().map(|s| parse_bound("opened_to", s)).transpose()?,
+        after: q.after.as_deref().map(CaseId::parse).transpose().map_err(|e| ApiError::query("after", e))?,
+        limit,
+    };
+    Ok((filter, limit))
+}
+
+/// List cases, oldest first, with keyset paging.
+#[utoipa::path(
+    get, path = "/api/v1/cases", tag = "cases",
+    params(CaseQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of cases.", body = CaseList),
+        (status = 400, description = "`invalid_query`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    _auth: Auth<CasesRead>,
+    QueryParams(query): QueryParams<CaseQuery>,
+) -> ApiResult<Json<CaseList>> {
+    let page_max = state.limits.page_max.min(state.engine.config().max_page).max(1);
+    let (mut filter, limit) = filter_of(query, state.limits.page_default.clamp(1, page_max), page_max)?;
+    // Ask for one more than the page to learn whether another page follows; at the
+    // engine's maximum page that is not possible, so a full page says "maybe more".
+    filter.limit = limit.saturating_add(1).min(state.engine.config().max_page);
+    let mut cases = state.engine.list_cases(filter).await?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = cases.len() > limit || (cases.len() == limit && filter_limit_is_page(limit, &state));
+    cases.truncate(limit);
+    let next_after = if more { cases.last().map(|c| c.id.to_string()) } else { None };
+    Ok(Json(CaseList { items: cases.iter().map(CaseOut::from).collect(), next_after }))
+}
+
+/// Whether the engine could not be asked for one extra row.
+fn filter_limit_is_page(limit: usize, state: &AppState) -> bool {
+    usize::try_from(state.engine.config().max_page).is_ok_and(|max| limit >= max)
+}

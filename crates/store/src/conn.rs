@@ -1,0 +1,620 @@
+//! The [`Conn`] port implemented once for both backends: each method is one or two
+//! statements over the [`Db`] seam, with constraint violations mapped to port
+//! errors by constraint name.
+//!
+//! A failed statement leaves the transaction usable in SQLite but aborts it in
+//! PostgreSQL; callers that want to continue after an error wrap the work in a
+//! savepoint and roll back to it (as the group-commit writer does).
+
+use crate::codec::{
+    self, account_columns, device_columns, event_columns, from_ms, int_of, line_columns, ms, outbox_columns,
+    timer_columns, token_columns,
+};
+use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
+use crate::schema::terminal_statuses;
+use lineout_app::ports::{
+    CaseFilter, CaseRecord, Conn, DueTimer, OutboxRow, OutboxStats, StoreError, StoreResult, StoredEvent, TimerRow,
+    TokenRecord, Upsert,
+};
+use lineout_domain::account::{Account, Device, Line, LineStatus};
+use lineout_domain::case::{Case, TimerKind};
+use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
+use time::OffsetDateTime;
+
+/// A connection of either backend.
+pub(crate) struct SqlConn<D> {
+    db: D,
+}
+
+const ACCOUNT_ERRORS: &[(&str, StoreError)] = &[("accounts_pkey", StoreError::Conflict("account_id"))];
+const LINE_ERRORS: &[(&str, StoreError)] = &[
+    ("lines_account_id_fkey", StoreError::MissingReference("account")),
+    ("lines_msisdn_key", StoreError::Conflict("line_msisdn")),
+    ("lines_pkey", StoreError::Conflict("line_id")),
+];
+const DEVICE_ERRORS: &[(&str, StoreError)] = &[
+    ("devices_line_id_fkey", StoreError::MissingReference("line")),
+    ("devices_pkey", StoreError::Conflict("device_id")),
+];
+const CASE_ERRORS: &[(&str, StoreError)] = &[
+    ("cases_open_line_key", StoreError::Conflict("case_open_for_line")),
+    ("cases_pkey", StoreError::Conflict("case_id")),
+];
+const EVENT_ERRORS: &[(&str, StoreError)] = &[("events_pkey", StoreError::Conflict("event_seq"))];
+const OUTBOX_ERRORS: &[(&str, StoreError)] = &[("outbox_pkey", StoreError::Conflict("outbox_id"))];
+const TOKEN_ERRORS: &[(&str, StoreError)] = &[
+    ("api_tokens_pkey", StoreError::Conflict("token_id")),
+    ("api_tokens_secret_hash_key", StoreError::Conflict("token_secret")),
+];
+
+impl<D: Db> SqlConn<D> {
+    pub(crate) fn new(db: D) -> Self {
+        Self { db }
+    }
+
+    fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.db.dialect() {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Val<'_>]) -> StoreResult<u64> {
+        self.db.execute(sql, params).map_err(DbError::into_store)
+    }
+
+    fn exec_mapped(&mut self, sql: &str, params: &[Val<'_>], known: &[(&str, StoreError)]) -> StoreResult<u64> {
+        self.db.execute(sql, params).map_err(|e| e.mapped(known))
+    }
+
+    fn tx(&mut self, op: TxOp) -> StoreResult<()> {
+        self.db.tx(op).map_err(DbError::into_store)
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Val<'_>],
+        decode: impl Fn(&dyn Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        self.db.query(sql, params, &mut |r| {
+            out.push(decode(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn row<T>(
+        &mut self,
+        sql: &str,
+        params: &[Val<'_>],
+        decode: impl Fn(&dyn Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let mut out = None;
+        self.db.query(sql, params, &mut |r| {
+            if out.is_none() {
+                out = Some(decode(r)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Inserts a row unless its id exists, else updates it only if some column
+    /// differs: re-importing the same data changes nothing, not even `updated_at`.
+    fn upsert(
+        &mut self,
+        insert: &str,
+        update: &str,
+        params: &[Val<'_>],
+        known: &[(&str, StoreError)],
+    ) -> StoreResult<Upsert> {
+        if self.exec_mapped(insert, params, known)? == 1 {
+            return Ok(Upsert::Inserted);
+        }
+        Ok(if self.exec_mapped(update, params, known)? == 0 { Upsert::Unchanged } else { Upsert::Updated })
+    }
+}
+
+fn limit(n: u32) -> Val<'static> {
+    Val::Int(i64::from(n))
+}
+
+fn case_state(r: &dyn Row) -> StoreResult<Case> {
+    serde_json::from_str(&r.text(0)?).map_err(|e| corrupt(format!("case state: {e}")))
+}
+
+fn case_record(r: &dyn Row) -> StoreResult<CaseRecord> {
+    Ok(CaseRecord { case: case_state(r)?, last_hash: r.text(1)? })
+}
+
+/// The column values of a case's projection, in the order of `INSERT_CASE`.
+struct CaseColumns {
+    state: String,
+    opened_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl CaseColumns {
+    fn of(case: &Case) -> StoreResult<Self> {
+        Ok(Self {
+            state: serde_json::to_string(case).map_err(|e| StoreError::Backend(format!("case state: {e}")))?,
+            opened_at: ms(case.opened_at),
+            updated_at: ms(case.updated_at),
+            version: int_of(case.version, "case version")?,
+        })
+    }
+}
+
+// Upserts: the insert's `$n` and the update's `$n` are the same parameters.
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, holder_name, email, alt_phone, language, pin_hash, \
+    lock_port_out, lock_sim_change, lock_cancellation, billing_cycle_day, kind, owed_cents, owed_currency, \
+    prepaid_cents, prepaid_currency, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+    ON CONFLICT (id) DO NOTHING";
+const UPDATE_ACCOUNT: &str = "UPDATE accounts SET holder_name = $2, email = $3, alt_phone = $4, language = $5, \
+    pin_hash = $6, lock_port_out = $7, lock_sim_change = $8, lock_cancellation = $9, billing_cycle_day = $10, \
+    kind = $11, owed_cents = $12, owed_currency = $13, prepaid_cents = $14, prepaid_currency = $15, updated_at = $16 \
+    WHERE id = $1 AND (holder_name IS DISTINCT FROM $2 OR email IS DISTINCT FROM $3 \
+    OR alt_phone IS DISTINCT FROM $4 OR language IS DISTINCT FROM $5 OR pin_hash IS DISTINCT FROM $6 \
+    OR lock_port_out IS DISTINCT FROM $7 OR lock_sim_change IS DISTINCT FROM $8 \
+    OR lock_cancellation IS DISTINCT FROM $9 OR billing_cycle_day IS DISTINCT FROM $10 OR kind IS DISTINCT FROM $11 \
+    OR owed_cents IS DISTINCT FROM $12 OR owed_currency IS DISTINCT FROM $13 \
+    OR prepaid_cents IS DISTINCT FROM $14 OR prepaid_currency IS DISTINCT FROM $15)";
+
+const INSERT_LINE: &str = "INSERT INTO lines (id, account_id, msisdn, iccid, imsi, eid, plan, status, created_at, \
+    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING";
+const UPDATE_LINE: &str = "UPDATE lines SET account_id = $2, msisdn = $3, iccid = $4, imsi = $5, eid = $6, \
+    plan = $7, status = $8, updated_at = $9 \
+    WHERE id = $1 AND (account_id IS DISTINCT FROM $2 OR msisdn IS DISTINCT FROM $3 OR iccid IS DISTINCT FROM $4 \
+    OR imsi IS DISTINCT FROM $5 OR eid IS DISTINCT FROM $6 OR plan IS DISTINCT FROM $7 OR status IS DISTINCT FROM $8)";
+
+const INSERT_DEVICE: &str = "INSERT INTO devices (id, line_id, imei, model, price_cents, currency, ownership, \
+    must_return, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING";
+const UPDATE_DEVICE: &str = "UPDATE devices SET line_id = $2, imei = $3, model = $4, price_cents = $5, \
+    currency = $6, ownership = $7, must_return = $8, updated_at = $9 \
+    WHERE id = $1 AND (line_id IS DISTINCT FROM $2 OR imei IS DISTINCT FROM $3 OR model IS DISTINCT FROM $4 \
+    OR price_cents IS DISTINCT FROM $5 OR currency IS DISTINCT FROM $6 OR ownership IS DISTINCT FROM $7 \
+    OR must_return IS DISTINCT FROM $8)";
+
+const INSERT_CASE: &str = "INSERT INTO cases (id, status, channel, line_id, account_id, opened_at, updated_at, \
+    version, last_hash, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const UPDATE_CASE: &str = "UPDATE cases SET status = $2, channel = $3, line_id = $4, account_id = $5, \
+    opened_at = $6, updated_at = $7, version = $8, last_hash = $9, state = $10 WHERE id = $1 AND version = $11";
+
+// Claims: SQLite has one writer at a time, so a rowid subquery is enough; PostgreSQL
+// skips rows another node is claiming right now instead of waiting for them.
+const SQLITE_CLAIM_TIMERS: &str = concat!(
+    "UPDATE timers SET lease_until = $1 WHERE rowid IN (",
+    "SELECT rowid FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) ",
+    "ORDER BY due_at LIMIT $3) RETURNING ",
+    timer_columns!()
+);
+const POSTGRES_CLAIM_TIMERS: &str = concat!(
+    "UPDATE timers SET lease_until = $1 WHERE (case_id, kind) IN (",
+    "SELECT case_id, kind FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) ",
+    "ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
+    timer_columns!()
+);
+const SQLITE_CLAIM_OUTBOX: &str = concat!(
+    "UPDATE outbox SET lease_until = $1 WHERE rowid IN (",
+    "SELECT rowid FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 ",
+    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY created_at, id LIMIT $3) RETURNING ",
+    outbox_columns!()
+);
+const POSTGRES_CLAIM_OUTBOX: &str = concat!(
+    "UPDATE outbox SET lease_until = $1 WHERE id IN (",
+    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 ",
+    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+    "RETURNING ",
+    outbox_columns!()
+);
+
+impl<D: Db> Conn for SqlConn<D> {
+    fn begin(&mut self) -> StoreResult<()> {
+        // The driver knows its role: a writer takes the write lock up front.
+        self.tx(TxOp::Begin)
+    }
+    fn commit(&mut self) -> StoreResult<()> {
+        self.tx(TxOp::Commit)
+    }
+    fn rollback(&mut self) -> StoreResult<()> {
+        self.tx(TxOp::Rollback)
+    }
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.tx(TxOp::Savepoint)
+    }
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        self.tx(TxOp::Release)
+    }
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        self.tx(TxOp::RollbackTo)
+    }
+
+    fn upsert_account(&mut self, a: &Account, now: OffsetDateTime) -> StoreResult<Upsert> {
+        let params = [
+            a.id.as_str().into(),
+            a.holder_name.as_str().into(),
+            a.email.as_ref().map(|e| e.as_str()).into(),
+            a.alt_phone.as_ref().map(|p| p.as_str()).into(),
+            a.language.as_str().into(),
+            a.pin_hash.as_deref().into(),
+            a.locks.port_out.into(),
+            a.locks.sim_change.into(),
+            a.locks.cancellation.into(),
+            i64::from(a.billing_cycle_day).into(),
+            codec::account_kind_str(a.kind).into(),
+            a.owed.cents.into(),
+            a.owed.currency.as_str().into(),
+            a.prepaid_balance.cents.into(),
+            a.prepaid_balance.currency.as_str().into(),
+            ms(now).into(),
+        ];
+        self.upsert(INSERT_ACCOUNT, UPDATE_ACCOUNT, &params, ACCOUNT_ERRORS)
+    }
+
+    fn get_account(&mut self, id: &AccountId) -> StoreResult<Option<Account>> {
+        self.row(
+            concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"),
+            &[id.as_str().into()],
+            codec::account,
+        )
+    }
+
+    fn upsert_line(&mut self, l: &Line, now: OffsetDateTime) -> StoreResult<Upsert> {
+        let params = [
+            l.id.as_str().into(),
+            l.account_id.as_str().into(),
+            l.msisdn.as_str().into(),
+            l.iccid.as_ref().map(|v| v.as_str()).into(),
+            l.imsi.as_ref().map(|v| v.as_str()).into(),
+            l.eid.as_ref().map(|v| v.as_str()).into(),
+            l.plan.as_str().into(),
+            l.status.as_str().into(),
+            ms(now).into(),
+        ];
+        self.upsert(INSERT_LINE, UPDATE_LINE, &params, LINE_ERRORS)
+    }
+
+    fn get_line(&mut self, id: &LineId) -> StoreResult<Option<Line>> {
+        self.row(concat!("SELECT ", line_columns!(), " FROM lines WHERE id = $1"), &[id.as_str().into()], codec::line)
+    }
+
+    fn find_line_by_msisdn(&mut self, msisdn: &Msisdn) -> StoreResult<Option<Line>> {
+        self.row(
+            concat!("SELECT ", line_columns!(), " FROM lines WHERE msisdn = $1"),
+            &[msisdn.as_str().into()],
+            codec::line,
+        )
+    }
+
+    fn set_line_status(&mut self, id: &LineId, status: LineStatus, now: OffsetDateTime) -> StoreResult<()> {
+        // An unchanged status leaves `updated_at` alone, like an unchanged upsert.
+        let n = self.exec(
+            "UPDATE lines SET updated_at = CASE WHEN status = $2 THEN updated_at ELSE $3 END, status = $2 \
+             WHERE id = $1",
+            &[id.as_str().into(), status.as_str().into(), ms(now).into()],
+        )?;
+        if n == 0 { Err(StoreError::MissingReference("line")) } else { Ok(()) }
+    }
+
+    fn upsert_device(&mut self, d: &Device, now: OffsetDateTime) -> StoreResult<Upsert> {
+        let params = [
+            d.id.as_str().into(),
+            d.line_id.as_str().into(),
+            d.imei.as_str().into(),
+            d.model.as_str().into(),
+            d.price.cents.into(),
+            d.price.currency.as_str().into(),
+            codec::ownership_str(d.ownership).into(),
+            d.must_return.into(),
+            ms(now).into(),
+        ];
+        self.upsert(INSERT_DEVICE, UPDATE_DEVICE, &params, DEVICE_ERRORS)
+    }
+
+    fn get_device(&mut self, id: &DeviceId) -> StoreResult<Option<Device>> {
+        self.row(
+            concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1"),
+            &[id.as_str().into()],
+            codec::device,
+        )
+    }
+
+    fn devices_for_line(&mut self, line: &LineId) -> StoreResult<Vec<Device>> {
+        self.rows(
+            concat!("SELECT ", device_columns!(), " FROM devices WHERE line_id = $1 ORDER BY id"),
+            &[line.as_str().into()],
+            codec::device,
+        )
+    }
+
+    fn get_case(&mut self, id: &CaseId) -> StoreResult<Option<CaseRecord>> {
+        self.row("SELECT state, last_hash FROM cases WHERE id = $1", &[id.as_str().into()], case_record)
+    }
+
+    fn open_case_for_line(&mut self, line: &LineId) -> StoreResult<Option<CaseId>> {
+        self.row(
+            concat!("SELECT id FROM cases WHERE line_id = $1 AND status NOT IN ", terminal_statuses!(), " LIMIT 1"),
+            &[line.as_str().into()],
+            |r| codec::case_id(r, 0),
+        )
+    }
+
+    fn insert_case(&mut self, record: &CaseRecord) -> StoreResult<()> {
+        let c = &record.case;
+        let cols = CaseColumns::of(c)?;
+        self.exec_mapped(
+            INSERT_CASE,
+            &[
+                c.id.as_str().into(),
+                c.status.as_str().into(),
+                c.channel.as_str().into(),
+                c.facts.line_id.as_str().into(),
+                c.facts.account_id.as_str().into(),
+                cols.opened_at.into(),
+                cols.updated_at.into(),
+                cols.version.into(),
+                record.last_hash.as_str().into(),
+                cols.state.as_str().into(),
+            ],
+            CASE_ERRORS,
+        )?;
+        Ok(())
+    }
+
+    fn update_case(&mut self, record: &CaseRecord, expected_version: u64) -> StoreResult<()> {
+        let c = &record.case;
+        let cols = CaseColumns::of(c)?;
+        let n = self.exec_mapped(
+            UPDATE_CASE,
+            &[
+                c.id.as_str().into(),
+                c.status.as_str().into(),
+                c.channel.as_str().into(),
+                c.facts.line_id.as_str().into(),
+                c.facts.account_id.as_str().into(),
+                cols.opened_at.into(),
+                cols.updated_at.into(),
+                cols.version.into(),
+                record.last_hash.as_str().into(),
+                cols.state.as_str().into(),
+                int_of(expected_version, "expected version")?.into(),
+            ],
+            CASE_ERRORS,
+        )?;
+        if n == 0 { Err(StoreError::Conflict("case_version")) } else { Ok(()) }
+    }
+
+    fn list_cases(&mut self, filter: &CaseFilter) -> StoreResult<Vec<Case>> {
+        // One statement per combination of filters (at most 2^6, each prepared once),
+        // so each can use its index instead of a catch-all `$n IS NULL OR …` plan.
+        let mut sql = String::from("SELECT state FROM cases WHERE id > $1");
+        // `opened_from` is inclusive and `opened_to` exclusive, so adjacent ranges do not overlap.
+        let mut params: Vec<Val<'_>> = vec![filter.after.as_ref().map_or("", |a| a.as_str()).into()];
+        let conditions: [(&str, Option<Val<'_>>); 6] = [
+            ("status =", filter.status.map(|s| s.as_str().into())),
+            ("channel =", filter.channel.map(|c| c.as_str().into())),
+            ("line_id =", filter.line_id.as_ref().map(|l| l.as_str().into())),
+            ("account_id =", filter.account_id.as_ref().map(|a| a.as_str().into())),
+            ("opened_at >=", filter.opened_from.map(|t| ms(t).into())),
+            ("opened_at <", filter.opened_to.map(|t| ms(t).into())),
+        ];
+        for (clause, value) in conditions {
+            if let Some(v) = value {
+                params.push(v);
+                sql.push_str(&format!(" AND {clause} ${}", params.len()));
+            }
+        }
+        params.push(limit(filter.limit));
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
+        self.rows(&sql, &params, case_state)
+    }
+
+    fn append_events(&mut self, events: &[StoredEvent]) -> StoreResult<()> {
+        for e in events {
+            self.exec_mapped(
+                "INSERT INTO events (case_id, seq, at, kind, body, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    e.case_id.as_str().into(),
+                    int_of(e.seq, "event seq")?.into(),
+                    ms(e.at).into(),
+                    e.kind.as_str().into(),
+                    e.body.as_str().into(),
+                    e.prev_hash.as_str().into(),
+                    e.hash.as_str().into(),
+                ],
+                EVENT_ERRORS,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn events(&mut self, case: &CaseId) -> StoreResult<Vec<StoredEvent>> {
+        self.rows(
+            concat!("SELECT ", event_columns!(), " FROM events WHERE case_id = $1 ORDER BY seq"),
+            &[case.as_str().into()],
+            codec::event,
+        )
+    }
+
+    fn case_ids(&mut self, after: Option<&CaseId>, limit_n: u32) -> StoreResult<Vec<CaseId>> {
+        // Ids are non-empty, so "" sorts before every one of them.
+        self.rows(
+            "SELECT id FROM cases WHERE id > $1 ORDER BY id LIMIT $2",
+            &[after.map_or("", |a| a.as_str()).into(), limit(limit_n)],
+            |r| codec::case_id(r, 0),
+        )
+    }
+
+    fn set_timer(&mut self, timer: TimerRow<'_>) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO timers (case_id, kind, due_at, lease_until) VALUES ($1, $2, $3, NULL) \
+             ON CONFLICT (case_id, kind) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
+            &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()],
+        )?;
+        Ok(())
+    }
+
+    fn cancel_timer(&mut self, case: &CaseId, kind: TimerKind) -> StoreResult<()> {
+        self.exec(
+            "DELETE FROM timers WHERE case_id = $1 AND kind = $2",
+            &[case.as_str().into(), kind.as_str().into()],
+        )?;
+        Ok(())
+    }
+
+    fn cancel_all_timers(&mut self, case: &CaseId) -> StoreResult<()> {
+        self.exec("DELETE FROM timers WHERE case_id = $1", &[case.as_str().into()])?;
+        Ok(())
+    }
+
+    fn claim_due_timers(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit_n: u32,
+    ) -> StoreResult<Vec<DueTimer>> {
+        let sql = self.pick(SQLITE_CLAIM_TIMERS, POSTGRES_CLAIM_TIMERS);
+        let mut timers = self.rows(sql, &[ms(lease_until).into(), ms(now).into(), limit(limit_n)], codec::timer)?;
+        // RETURNING does not promise an order.
+        timers.sort_by(|a, b| (a.due_at, &a.case_id, a.kind).cmp(&(b.due_at, &b.case_id, b.kind)));
+        Ok(timers)
+    }
+
+    fn fire_timer(&mut self, timer: &DueTimer) -> StoreResult<bool> {
+        let n = self.exec(
+            "DELETE FROM timers WHERE case_id = $1 AND kind = $2 AND due_at = $3",
+            &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn timers(&mut self, case: &CaseId) -> StoreResult<Vec<DueTimer>> {
+        self.rows(
+            concat!("SELECT ", timer_columns!(), " FROM timers WHERE case_id = $1 ORDER BY due_at, kind"),
+            &[case.as_str().into()],
+            codec::timer,
+        )
+    }
+
+    fn insert_outbox(&mut self, rows: &[OutboxRow]) -> StoreResult<()> {
+        for o in rows {
+            self.exec_mapped(
+                "INSERT INTO outbox (id, case_id, kind, payload, status, attempts, next_attempt_at, lease_until, \
+                 last_error, created_at, done_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10)",
+                &[
+                    o.id.as_str().into(),
+                    o.case_id.as_str().into(),
+                    o.kind.as_str().into(),
+                    o.payload.as_str().into(),
+                    o.status.as_str().into(),
+                    i64::from(o.attempts).into(),
+                    ms(o.next_attempt_at).into(),
+                    o.last_error.as_deref().into(),
+                    ms(o.created_at).into(),
+                    o.done_at.map(ms).into(),
+                ],
+                OUTBOX_ERRORS,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit_n: u32,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let sql = self.pick(SQLITE_CLAIM_OUTBOX, POSTGRES_CLAIM_OUTBOX);
+        let mut rows = self.rows(sql, &[ms(lease_until).into(), ms(now).into(), limit(limit_n)], codec::outbox)?;
+        rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(rows)
+    }
+
+    fn complete_outbox(&mut self, id: &str, attempts: u32, now: OffsetDateTime) -> StoreResult<()> {
+        let n = self.exec(
+            "UPDATE outbox SET status = 'done', attempts = $2, done_at = $3, lease_until = NULL WHERE id = $1",
+            &[id.into(), i64::from(attempts).into(), ms(now).into()],
+        )?;
+        if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
+    }
+
+    fn retry_outbox(
+        &mut self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()> {
+        let n = self.exec(
+            "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4, lease_until = NULL WHERE id = $1",
+            &[id.into(), i64::from(attempts).into(), ms(next_attempt_at).into(), error.into()],
+        )?;
+        if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
+    }
+
+    fn dead_letter_outbox(&mut self, id: &str, attempts: u32, error: &str, now: OffsetDateTime) -> StoreResult<()> {
+        // `done_at` records when delivery was given up.
+        let n = self.exec(
+            "UPDATE outbox SET status = 'dead', attempts = $2, last_error = $3, done_at = $4, lease_until = NULL \
+             WHERE id = $1",
+            &[id.into(), i64::from(attempts).into(), error.into(), ms(now).into()],
+        )?;
+        if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
+    }
+
+    fn outbox_for_case(&mut self, case: &CaseId) -> StoreResult<Vec<OutboxRow>> {
+        self.rows(
+            concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 ORDER BY created_at, id"),
+            &[case.as_str().into()],
+            codec::outbox,
+        )
+    }
+
+    fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
+        // Three index lookups on (status, …) rather than one scan of every row ever sent.
+        let stats = self.row(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending'), \
+             (SELECT COUNT(*) FROM outbox WHERE status = 'dead'), \
+             (SELECT MIN(created_at) FROM outbox WHERE status = 'pending')",
+            &[],
+            |r| {
+                Ok(OutboxStats {
+                    pending: u64::try_from(r.int(0)?).map_err(|_| corrupt("negative count"))?,
+                    dead: u64::try_from(r.int(1)?).map_err(|_| corrupt("negative count"))?,
+                    oldest_pending_at: r.opt_int(2)?.map(from_ms).transpose()?,
+                })
+            },
+        )?;
+        Ok(stats.unwrap_or_default())
+    }
+
+    fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {
+        let scopes = token.scopes.join(" ");
+        self.exec_mapped(
+            "INSERT INTO api_tokens (id, secret_hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                token.id.as_str().into(),
+                token.secret_hash.as_str().into(),
+                scopes.as_str().into(),
+                token.label.as_str().into(),
+                ms(token.created_at).into(),
+            ],
+            TOKEN_ERRORS,
+        )?;
+        Ok(())
+    }
+
+    fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        self.row(
+            concat!("SELECT ", token_columns!(), " FROM api_tokens WHERE secret_hash = $1"),
+            &[secret_hash.into()],
+            codec::token,
+        )
+    }
+}

@@ -1,0 +1,384 @@
+//! The schema: numbered migration scripts per backend and the runner that applies
+//! the missing ones, each in its own transaction, recording them in
+//! `schema_migrations`.
+//!
+//! Both backends hold the same tables and columns. Timestamps are BIGINT Unix
+//! milliseconds (UTC); booleans are INTEGER 0/1 in SQLite and BOOLEAN in PostgreSQL;
+//! PostgreSQL compares identifiers with the "C" collation so ordering by id matches
+//! SQLite's byte order (keyset pagination depends on it). Constraint names are
+//! explicit because the store maps violations to port errors by name.
+//!
+//! Migrations are append-only: never edit a released script, add the next number.
+
+use crate::db::{Db, Dialect, TxOp};
+use lineout_app::ports::{StoreError, StoreResult};
+
+/// The statuses in which a case is finished, as an SQL list; keep in step with
+/// `Status::is_terminal` (a test checks). The partial unique index
+/// `cases_open_line_key` spells the same list, so queries that repeat it can use it.
+macro_rules! terminal_statuses {
+    () => {
+        "('closed', 'rejected', 'withdrawn', 'expired', 'frozen')"
+    };
+}
+pub(crate) use terminal_statuses;
+
+const SQLITE_V1: &str = r#"
+CREATE TABLE accounts (
+    id                TEXT NOT NULL,
+    holder_name       TEXT NOT NULL,
+    email             TEXT,
+    alt_phone         TEXT,
+    language          TEXT NOT NULL,
+    pin_hash          TEXT,
+    lock_port_out     INTEGER NOT NULL,
+    lock_sim_change   INTEGER NOT NULL,
+    lock_cancellation INTEGER NOT NULL,
+    billing_cycle_day INTEGER NOT NULL,
+    kind              TEXT NOT NULL,
+    owed_cents        INTEGER NOT NULL,
+    owed_currency     TEXT NOT NULL,
+    prepaid_cents     INTEGER NOT NULL,
+    prepaid_currency  TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    CONSTRAINT accounts_pkey PRIMARY KEY (id)
+) STRICT;
+
+CREATE TABLE lines (
+    id         TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    msisdn     TEXT NOT NULL,
+    iccid      TEXT,
+    imsi       TEXT,
+    eid        TEXT,
+    plan       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CONSTRAINT lines_pkey PRIMARY KEY (id),
+    CONSTRAINT lines_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT lines_msisdn_key UNIQUE (msisdn)
+) STRICT;
+CREATE INDEX lines_account_id_idx ON lines (account_id);
+
+CREATE TABLE devices (
+    id          TEXT NOT NULL,
+    line_id     TEXT NOT NULL,
+    imei        TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    ownership   TEXT NOT NULL,
+    must_return INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    CONSTRAINT devices_pkey PRIMARY KEY (id),
+    CONSTRAINT devices_line_id_fkey FOREIGN KEY (line_id) REFERENCES lines (id)
+) STRICT;
+CREATE INDEX devices_line_id_idx ON devices (line_id);
+
+CREATE TABLE cases (
+    id         TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    line_id    TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    opened_at  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version    INTEGER NOT NULL,
+    last_hash  TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    CONSTRAINT cases_pkey PRIMARY KEY (id)
+) STRICT;
+CREATE UNIQUE INDEX cases_open_line_key ON cases (line_id)
+    WHERE status NOT IN ('closed', 'rejected', 'withdrawn', 'expired', 'frozen');
+CREATE INDEX cases_status_idx ON cases (status, id);
+CREATE INDEX cases_channel_idx ON cases (channel, id);
+CREATE INDEX cases_line_id_idx ON cases (line_id, id);
+CREATE INDEX cases_account_id_idx ON cases (account_id, id);
+CREATE INDEX cases_opened_at_idx ON cases (opened_at);
+
+CREATE TABLE events (
+    case_id   TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    CONSTRAINT events_pkey PRIMARY KEY (case_id, seq)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: UPDATE refused');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: DELETE refused');
+END;
+
+CREATE TABLE timers (
+    case_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    due_at      INTEGER NOT NULL,
+    lease_until INTEGER,
+    CONSTRAINT timers_pkey PRIMARY KEY (case_id, kind)
+) STRICT;
+CREATE INDEX timers_due_at_idx ON timers (due_at);
+
+CREATE TABLE outbox (
+    id              TEXT NOT NULL,
+    case_id         TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    done_at         INTEGER,
+    CONSTRAINT outbox_pkey PRIMARY KEY (id)
+) STRICT;
+CREATE INDEX outbox_status_next_idx ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_case_id_idx ON outbox (case_id);
+
+CREATE TABLE api_tokens (
+    id          TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    CONSTRAINT api_tokens_pkey PRIMARY KEY (id),
+    CONSTRAINT api_tokens_secret_hash_key UNIQUE (secret_hash)
+) STRICT;
+"#;
+
+const POSTGRES_V1: &str = r#"
+CREATE TABLE accounts (
+    id                TEXT COLLATE "C" NOT NULL,
+    holder_name       TEXT NOT NULL,
+    email             TEXT,
+    alt_phone         TEXT,
+    language          TEXT NOT NULL,
+    pin_hash          TEXT,
+    lock_port_out     BOOLEAN NOT NULL,
+    lock_sim_change   BOOLEAN NOT NULL,
+    lock_cancellation BOOLEAN NOT NULL,
+    billing_cycle_day BIGINT NOT NULL,
+    kind              TEXT NOT NULL,
+    owed_cents        BIGINT NOT NULL,
+    owed_currency     TEXT NOT NULL,
+    prepaid_cents     BIGINT NOT NULL,
+    prepaid_currency  TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    updated_at        BIGINT NOT NULL,
+    CONSTRAINT accounts_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE lines (
+    id         TEXT COLLATE "C" NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL,
+    msisdn     TEXT COLLATE "C" NOT NULL,
+    iccid      TEXT,
+    imsi       TEXT,
+    eid        TEXT,
+    plan       TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    CONSTRAINT lines_pkey PRIMARY KEY (id),
+    CONSTRAINT lines_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT lines_msisdn_key UNIQUE (msisdn)
+);
+CREATE INDEX lines_account_id_idx ON lines (account_id);
+
+CREATE TABLE devices (
+    id          TEXT COLLATE "C" NOT NULL,
+    line_id     TEXT COLLATE "C" NOT NULL,
+    imei        TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    price_cents BIGINT NOT NULL,
+    currency    TEXT NOT NULL,
+    ownership   TEXT NOT NULL,
+    must_return BOOLEAN NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    CONSTRAINT devices_pkey PRIMARY KEY (id),
+    CONSTRAINT devices_line_id_fkey FOREIGN KEY (line_id) REFERENCES lines (id)
+);
+CREATE INDEX devices_line_id_idx ON devices (line_id);
+
+CREATE TABLE cases (
+    id         TEXT COLLATE "C" NOT NULL,
+    status     TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    line_id    TEXT COLLATE "C" NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL,
+    opened_at  BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version    BIGINT NOT NULL,
+    last_hash  TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    CONSTRAINT cases_pkey PRIMARY KEY (id)
+);
+CREATE UNIQUE INDEX cases_open_line_key ON cases (line_id)
+    WHERE status NOT IN ('closed', 'rejected', 'withdrawn', 'expired', 'frozen');
+CREATE INDEX cases_status_idx ON cases (status, id);
+CREATE INDEX cases_channel_idx ON cases (channel, id);
+CREATE INDEX cases_line_id_idx ON cases (line_id, id);
+CREATE INDEX cases_account_id_idx ON cases (account_id, id);
+CREATE INDEX cases_opened_at_idx ON cases (opened_at);
+
+CREATE TABLE events (
+    case_id   TEXT COLLATE "C" NOT NULL,
+    seq       BIGINT NOT NULL,
+    at        BIGINT NOT NULL,
+    kind      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    CONSTRAINT events_pkey PRIMARY KEY (case_id, seq)
+);
+CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'events are append-only: % refused', TG_OP USING ERRCODE = 'restrict_violation';
+END
+$fn$;
+CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
+
+CREATE TABLE timers (
+    case_id     TEXT COLLATE "C" NOT NULL,
+    kind        TEXT NOT NULL,
+    due_at      BIGINT NOT NULL,
+    lease_until BIGINT,
+    CONSTRAINT timers_pkey PRIMARY KEY (case_id, kind)
+);
+CREATE INDEX timers_due_at_idx ON timers (due_at);
+
+CREATE TABLE outbox (
+    id              TEXT COLLATE "C" NOT NULL,
+    case_id         TEXT COLLATE "C" NOT NULL,
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    lease_until     BIGINT,
+    last_error      TEXT,
+    created_at      BIGINT NOT NULL,
+    done_at         BIGINT,
+    CONSTRAINT outbox_pkey PRIMARY KEY (id)
+);
+CREATE INDEX outbox_status_next_idx ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_case_id_idx ON outbox (case_id);
+
+CREATE TABLE api_tokens (
+    id          TEXT COLLATE "C" NOT NULL,
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    scopes      TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    CONSTRAINT api_tokens_pkey PRIMARY KEY (id),
+    CONSTRAINT api_tokens_secret_hash_key UNIQUE (secret_hash)
+);
+"#;
+
+/// The numbered scripts for a dialect, in order.
+pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
+    match dialect {
+        Dialect::Sqlite => &[(1, SQLITE_V1)],
+        Dialect::Postgres => &[(1, POSTGRES_V1)],
+    }
+}
+
+const SQLITE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT";
+const POSTGRES_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)";
+/// Serialises concurrent `migrate` runs against the same schema (several lineout
+/// processes starting at once); the lock ends with the transaction.
+const POSTGRES_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('lineout.migrate.' || current_schema()))";
+
+/// Applies every missing migration, each in its own transaction, on a writer
+/// connection. The database's own
+/// clock stamps `applied_at`: only the clock adapter reads the time in Rust.
+pub(crate) fn migrate(db: &mut dyn Db) -> StoreResult<()> {
+    let dialect = db.dialect();
+    let steps = migrations(dialect);
+    let latest = steps.iter().map(|(v, _)| *v).max().unwrap_or(0);
+    for (version, script) in steps {
+        db.tx(TxOp::Begin).map_err(|e| e.into_store())?;
+        match apply_one(db, dialect, *version, script, latest) {
+            Ok(()) => db.tx(TxOp::Commit).map_err(|e| e.into_store())?,
+            Err(e) => {
+                // The original error matters more than a failed rollback.
+                let _ = db.tx(TxOp::Rollback);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_one(db: &mut dyn Db, dialect: Dialect, version: i64, script: &str, latest: i64) -> StoreResult<()> {
+    let (table, insert) = match dialect {
+        Dialect::Sqlite => (
+            SQLITE_MIGRATIONS_TABLE,
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+        ),
+        Dialect::Postgres => {
+            db.query(POSTGRES_MIGRATION_LOCK, &[], &mut |_| Ok(()))?;
+            (
+                POSTGRES_MIGRATIONS_TABLE,
+                "INSERT INTO schema_migrations (version, applied_at) \
+                 VALUES ($1, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT))",
+            )
+        }
+    };
+    db.script(table).map_err(|e| e.into_store())?;
+    let mut newest: Option<i64> = None;
+    let mut applied = false;
+    db.query(
+        "SELECT MAX(version), MAX(CASE WHEN version = $1 THEN version END) FROM schema_migrations",
+        &[version.into()],
+        &mut |r| {
+            newest = r.opt_int(0)?;
+            applied = r.opt_int(1)?.is_some();
+            Ok(())
+        },
+    )?;
+    if let Some(n) = newest
+        && n > latest
+    {
+        return Err(StoreError::Backend(format!(
+            "the database schema is at version {n}, newer than this lineout knows ({latest}); upgrade lineout"
+        )));
+    }
+    if applied {
+        return Ok(());
+    }
+    db.script(script).map_err(|e| StoreError::Backend(format!("migration {version} failed: {}", e.into_store())))?;
+    db.execute(insert, &[version.into()]).map_err(|e| e.into_store())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lineout_domain::Status;
+
+    #[test]
+    fn terminal_list_matches_the_domain_and_the_index() {
+        let terminal: Vec<String> =
+            Status::ALL.iter().filter(|s| s.is_terminal()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(terminal_statuses!(), format!("({})", terminal.join(", ")));
+        for script in [SQLITE_V1, POSTGRES_V1] {
+            assert!(script.contains(concat!("WHERE status NOT IN ", terminal_statuses!(), ";")));
+        }
+    }
+}

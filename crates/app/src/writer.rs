@@ -54,14 +54,26 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread with its own connection.
     pub fn start(store: &Arc<dyn Store>, config: WriterConfig) -> Result<Writer, Error> {
-        let conn = store.connect(Role::Writer)?;
         let (tx, rx) = mpsc::channel::<Job>(config.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let thread_stats = Arc::clone(&stats);
+        let thread_store = Arc::clone(store);
+        // The connection is opened on the writer thread itself: some drivers (the sync
+        // PostgreSQL client) must not be used from inside the async runtime.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), Error>>(1);
         std::thread::Builder::new()
             .name("lineout-writer".into())
-            .spawn(move || run(conn, rx, config.max_batch.max(1), &thread_stats))
+            .spawn(move || match thread_store.connect(Role::Writer) {
+                Ok(conn) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run(conn, rx, config.max_batch.max(1), &thread_stats);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(Error::from(e)));
+                }
+            })
             .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?;
+        ready_rx.recv().map_err(|_| Error::Internal("writer thread ended during start".into()))??;
         Ok(Writer { tx, stats })
     }
 

@@ -108,6 +108,10 @@ macro_rules! string_newtype_serde {
 
 /// A phone number in E.164 form (`+14155550100`).
 ///
+/// Outside input goes through [`Msisdn::parse`]. Deserialisation with serde is for
+/// lineout's own stored data (case snapshots, events, outbox payloads) and checks only
+/// the E.164 shape, because the full numbering-plan check costs microseconds per call.
+///
 /// Input may be international (`+44 20 7946 0958`) or a US national number
 /// (`(415) 555-0100`, `415-555-0100`, `4155550100`, `1 415 555 0100`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +131,16 @@ impl Msisdn {
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
         Ok(Self(e164))
     }
+    /// Re-reads a number lineout itself stored after parsing it: checks only the
+    /// E.164 shape (`+` and 8-15 digits), skipping the costly numbering-plan check.
+    pub fn from_stored(stored: &str) -> Result<Self, ValueError> {
+        let digits = stored.strip_prefix('+').unwrap_or("");
+        if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(stored.to_owned()))
+        } else {
+            Err(ValueError::Msisdn(clip(stored)))
+        }
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -139,7 +153,28 @@ impl Msisdn {
         self.0.strip_prefix("+1").unwrap_or(&self.0[1..])
     }
 }
-string_newtype_serde!(Msisdn);
+impl Serialize for Msisdn {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+impl<'de> Deserialize<'de> for Msisdn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Msisdn::from_stored(&s).map_err(serde::de::Error::custom)
+    }
+}
+impl fmt::Display for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for Msisdn {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        Msisdn::parse(s)
+    }
+}
 
 /// A SIM card's ICCID: 19 or 20 digits, the last being a Luhn check digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -95,7 +95,7 @@ pub(crate) fn account(r: &dyn Row) -> StoreResult<Account> {
         id: parsed(AccountId::parse(&r.text(0)?), "account id")?,
         holder_name: r.text(1)?,
         email: opt(r.opt_text(2)?, Email::parse, "email")?,
-        alt_phone: opt(r.opt_text(3)?, Msisdn::parse, "alt_phone")?,
+        alt_phone: opt(r.opt_text(3)?, Msisdn::from_stored, "alt_phone")?,
         language: parsed(Language::parse(&r.text(4)?), "language")?,
         pin_hash: r.opt_text(5)?,
         locks: Locks { port_out: r.flag(6)?, sim_change: r.flag(7)?, cancellation: r.flag(8)? },
@@ -118,7 +118,7 @@ pub(crate) fn line(r: &dyn Row) -> StoreResult<Line> {
     Ok(Line {
         id: parsed(LineId::parse(&r.text(0)?), "line id")?,
         account_id: parsed(AccountId::parse(&r.text(1)?), "account id")?,
-        msisdn: parsed(Msisdn::parse(&r.text(2)?), "msisdn")?,
+        msisdn: parsed(Msisdn::from_stored(&r.text(2)?), "msisdn")?,
         iccid: opt(r.opt_text(3)?, Iccid::parse, "iccid")?,
         imsi: opt(r.opt_text(4)?, Imsi::parse, "imsi")?,
         eid: opt(r.opt_text(5)?, Eid::parse, "eid")?,

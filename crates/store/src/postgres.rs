@@ -63,7 +63,7 @@ impl PostgresStore {
         if let Some(s) = &self.schema {
             client.batch_execute(&format!("SET search_path TO \"{s}\"")).map_err(|e| backend("search_path", &e))?;
         }
-        Ok(PgDb { client, statements: HashMap::new(), role })
+        Ok(PgDb { client: PgClient(Some(client)), statements: HashMap::new(), role })
     }
 
     /// Runs raw SQL outside the ports and returns the rows it changed; for the
@@ -111,9 +111,44 @@ impl Store for PostgresStore {
 /// set of texts is fixed (the store's statements and the `list_cases` variants),
 /// so the map stays small.
 pub(crate) struct PgDb {
-    client: Client,
+    client: PgClient,
     statements: HashMap<String, Statement>,
     role: Role,
+}
+
+/// The sync client runs its own runtime, and closing it inside an async runtime
+/// panics; so it is closed on a plain thread of its own, wherever the last owner is.
+struct PgClient(Option<Client>);
+
+impl std::ops::Deref for PgClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().unwrap_or_else(|| unreachable!("the client is taken only in drop"))
+    }
+}
+
+impl std::ops::DerefMut for PgClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().unwrap_or_else(|| unreachable!("the client is taken only in drop"))
+    }
+}
+
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let closer = std::thread::Builder::new().name("lineout-pg-close".into()).spawn(move || drop(client));
+            if let Ok(handle) = closer {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Statements refer to the client's connection; let them go first.
+        self.statements.clear();
+    }
 }
 
 impl PgDb {

@@ -210,8 +210,9 @@ pub struct AccountIn {
     /// `en` (default) or `zh-Hans`.
     #[serde(default)]
     pub language: Option<LanguageDto>,
-    /// Day of the month (1-28) on which a billing cycle starts.
-    #[schema(minimum = 1, maximum = 28)]
+    /// Day of the month (1-28) on which a billing cycle starts; 1 when omitted.
+    #[serde(default = "default_cycle_day")]
+    #[schema(minimum = 1, maximum = 28, default = 1)]
     pub billing_cycle_day: i64,
     /// `residential` (default) or `business`.
     #[serde(default)]
@@ -227,6 +228,10 @@ pub struct AccountIn {
     /// ISO 4217; must be the operator's currency (the default).
     #[serde(default)]
     pub currency: Option<String>,
+}
+
+fn default_cycle_day() -> i64 {
+    1
 }
 
 impl AccountIn {

@@ -1,0 +1,227 @@
+//! The command line: every subcommand and flag of `lineout`, as clap derive types.
+
+use crate::config::LogFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Configuration: defaults < TOML file (--config or LINEOUT_CONFIG) < LINEOUT_… environment
+variables, with `__` between sections (LINEOUT_POLICY__REVIEW_SLA_HOURS=48). See
+lineout.example.toml for every key and its default.
+
+Exit codes: 0 success; 1 the command failed (rejected rows, broken audit chain, refused
+command, database error); 2 bad configuration or arguments.";
+
+/// lineout: cancel a subscriber's line end to end, from request to number aging.
+#[derive(Debug, Parser)]
+#[command(name = "lineout", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, value_name = "FILE", env = "LINEOUT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://path or postgres://…); overrides database.url.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format; overrides log.format.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve the API and run the timer and outbox worker.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema (idempotent).
+    Migrate,
+    /// Import accounts, lines or devices from a CSV or JSON file (idempotent).
+    Import(ImportArgs),
+    /// Seed a demo database with realistic customers and cases, print a token, and serve.
+    Demo(DemoArgs),
+    /// List, show, open and advance cancellation cases.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// Check the integrity of the recorded history.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check or show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; overrides server.listen.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// What an import file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportKind {
+    /// Columns: id,holder_name,email,alt_phone,language,billing_cycle_day,kind,lock_port_out,lock_sim_change,lock_cancellation,owed_cents,prepaid_balance_cents,currency
+    Accounts,
+    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status
+    Lines,
+    /// Columns: id,line_id,imei,model,price_cents,currency,ownership,must_return
+    Devices,
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// A JSON array of objects with the same field names as the CSV columns.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the file holds.
+    pub kind: ImportKind,
+    /// The file to import.
+    pub file: PathBuf,
+    /// File format (default: from the file's extension).
+    #[arg(long)]
+    pub format: Option<FileFormat>,
+    /// Stop at the first rejected row (rows before it stay imported).
+    #[arg(long)]
+    pub stop_on_error: bool,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on; overrides server.listen.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Seed of the generated data (the same seed gives the same customers).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// How many accounts to generate.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub accounts: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// List cases, oldest first.
+    List(CaseListArgs),
+    /// Show a case with its timeline, timers and outbox.
+    Show {
+        /// The case id.
+        id: String,
+    },
+    /// Send a command to a case as staff member "cli", e.g. --json '{"type":"approve"}'.
+    Command {
+        /// The case id.
+        id: String,
+        /// The command as JSON: {"type":"verify_identity","method":"photo_id"}, {"type":"withdraw"}, …
+        #[arg(long, value_name = "JSON")]
+        json: String,
+    },
+    /// Open a cancellation case for a line.
+    Open(CaseOpenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaseListArgs {
+    /// Only cases in this status (verifying, preparing, in_review, approved, terminating, closing, closed, rejected, withdrawn, expired, frozen).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only cases opened through this channel (ivr, web, chat, store, api, bulk).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only cases of this line id.
+    #[arg(long, value_name = "ID")]
+    pub line: Option<String>,
+    /// At most this many cases.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["line", "msisdn"]))]
+pub struct CaseOpenArgs {
+    /// The line's id.
+    #[arg(long, value_name = "ID")]
+    pub line: Option<String>,
+    /// The line's number, e.g. "(415) 555-0100" or +14155550100.
+    #[arg(long, value_name = "NUMBER")]
+    pub msisdn: Option<String>,
+    /// How the customer asked (ivr, web, chat, store, api, bulk).
+    #[arg(long)]
+    pub channel: String,
+    /// When service should end: immediate, end_of_cycle or a date (YYYY-MM-DD).
+    #[arg(long, default_value = "immediate")]
+    pub timing: String,
+    /// A note recorded with the request.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk every case's hash chain; exit 1 at the first broken event.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print its secret (shown once).
+    Create {
+        /// A scope the token grants, e.g. cases:read (repeat for several).
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration; print every problem with its key.
+    Check,
+    /// Print the effective configuration as TOML (the database password masked).
+    Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "lineout",
+            "import",
+            "accounts",
+            "a.csv",
+            "--stop-on-error",
+            "--batch-size",
+            "10",
+            "--database",
+            "sqlite://x.db",
+        ]);
+        assert!(matches!(
+            cli,
+            Ok(Cli { command: Command::Import(ImportArgs { batch_size: 10, stop_on_error: true, .. }), .. })
+        ));
+        assert!(Cli::try_parse_from(["lineout", "import", "accounts", "a.csv", "--batch-size", "10001"]).is_err());
+        assert!(Cli::try_parse_from(["lineout", "case", "open", "--channel", "store"]).is_err());
+    }
+}

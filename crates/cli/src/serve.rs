@@ -1,0 +1,134 @@
+//! `lineout serve`: the HTTP API and the timer/outbox worker in one process, until
+//! Ctrl-C or SIGTERM. On shutdown the server stops accepting, finishes the requests in
+//! flight, and the worker finishes its current step.
+
+use crate::config::ServerConfig;
+use crate::error::{Error, Result};
+use lineout_app::Engine;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Longest pause after repeated worker failures (the database may be down).
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Binds the listen address, with a clear message when it cannot.
+pub async fn bind(listen: &str) -> Result<TcpListener> {
+    TcpListener::bind(listen).await.map_err(|e| Error::Failed(format!("cannot listen on {listen}: {e}")))
+}
+
+/// Serves HTTP on `listener` and runs the worker until `shutdown` completes.
+pub async fn serve(
+    engine: Engine,
+    server: &ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let trigger = {
+        let stop_tx = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; finishing requests in flight");
+            let _ = stop_tx.send(true);
+        })
+    };
+    let worker =
+        tokio::spawn(worker_loop(engine.clone(), Duration::from_millis(server.worker_interval_ms), stop_rx.clone()));
+    let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes);
+    let mut web_stop = stop_rx;
+    let served = lineout_web::serve(listener, state, async move {
+        let _ = web_stop.wait_for(|stop| *stop).await;
+    })
+    .await;
+    // Whatever ended the server also ends the worker.
+    let _ = stop_tx.send(true);
+    trigger.abort();
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the worker task failed");
+    }
+    tracing::info!("stopped");
+    served.map_err(|e| Error::Failed(format!("HTTP server: {e}")))
+}
+
+/// Fires due timers and delivers outbox rows; sleeps `idle` only when both found
+/// nothing to do, and backs off exponentially while steps fail.
+pub async fn worker_loop(engine: Engine, idle: Duration, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    while !*stop.borrow() {
+        let mut busy = false;
+        let mut failed = false;
+        match engine.run_due_timers().await {
+            Ok(fired) => busy |= fired > 0,
+            Err(e) => {
+                failed = true;
+                tracing::error!(code = e.code(), error = ?e, "timer step failed");
+            }
+        }
+        match engine.run_outbox().await {
+            Ok(step) => busy |= step.delivered + step.retried + step.dead > 0,
+            Err(e) => {
+                failed = true;
+                tracing::error!(code = e.code(), error = ?e, "outbox step failed");
+            }
+        }
+        let pause = if failed {
+            failures = failures.saturating_add(1);
+            idle.saturating_mul(1u32 << failures.min(16)).min(MAX_FAILURE_BACKOFF).max(idle)
+        } else {
+            failures = 0;
+            if busy { Duration::ZERO } else { idle }
+        };
+        if pause.is_zero() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            changed = stop.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// `lineout serve`: migrates, starts the engine, and serves until a signal.
+pub fn command(config: &crate::config::Config) -> Result<()> {
+    let engine = crate::db::start_engine(config)?;
+    crate::block_on_engine(engine, async |engine| {
+        let listener = bind(&config.server.listen).await?;
+        let addr = listener.local_addr().map_err(|e| Error::Failed(format!("listener: {e}")))?;
+        tracing::info!(%addr, backend = engine.backend(), "serving lineout");
+        eprintln!("lineout is serving on http://{addr} (Ctrl-C to stop)");
+        serve(engine.clone(), &config.server, listener, shutdown_signal()).await
+    })
+}

@@ -308,6 +308,16 @@ impl Engine {
         self.read(|c| Ok(c.outbox_stats()?)).await
     }
 
+    /// How many cases are in each status.
+    pub async fn case_counts(&self) -> Result<Vec<(lineout_domain::Status, u64)>, Error> {
+        self.read(|c| Ok(c.case_counts()?)).await
+    }
+
+    /// The due time of the earliest timer, if any.
+    pub async fn earliest_timer(&self) -> Result<Option<OffsetDateTime>, Error> {
+        self.read(|c| Ok(c.earliest_timer()?)).await
+    }
+
     /// Checks that a case's stored projection equals the replay of its events.
     pub async fn projection_matches_replay(&self, id: CaseId) -> Result<bool, Error> {
         self.read(move |c| {

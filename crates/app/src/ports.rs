@@ -250,6 +250,10 @@ pub trait Conn: Send {
     fn dead_letter_outbox(&mut self, id: &str, attempts: u32, error: &str, now: OffsetDateTime) -> StoreResult<()>;
     fn outbox_for_case(&mut self, case: &CaseId) -> StoreResult<Vec<OutboxRow>>;
     fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
+    /// How many cases are in each status (statuses with none are left out).
+    fn case_counts(&mut self) -> StoreResult<Vec<(Status, u64)>>;
+    /// The due time of the earliest timer, if any (for timer-lag metrics).
+    fn earliest_timer(&mut self) -> StoreResult<Option<OffsetDateTime>>;
 
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;

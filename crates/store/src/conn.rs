@@ -17,7 +17,7 @@ use lineout_app::ports::{
     TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
-use lineout_domain::case::{Case, TimerKind};
+use lineout_domain::case::{Case, Status, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
 
@@ -592,6 +592,19 @@ impl<D: Db> Conn for SqlConn<D> {
             },
         )?;
         Ok(stats.unwrap_or_default())
+    }
+
+    fn case_counts(&mut self) -> StoreResult<Vec<(Status, u64)>> {
+        self.rows("SELECT status, COUNT(*) FROM cases GROUP BY status ORDER BY status", &[], |r| {
+            let status = r.text(0)?;
+            let status = Status::parse(&status).ok_or_else(|| corrupt("unknown case status"))?;
+            Ok((status, u64::try_from(r.int(1)?).map_err(|_| corrupt("negative count"))?))
+        })
+    }
+
+    fn earliest_timer(&mut self) -> StoreResult<Option<OffsetDateTime>> {
+        let due = self.row("SELECT MIN(due_at) FROM timers", &[], |r| r.opt_int(0))?;
+        due.flatten().map(from_ms).transpose()
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {

@@ -1,6 +1,11 @@
 //! Fake adapters for the demo, simulations and tests. Each records every call with
 //! its idempotency key (so tests can prove an effect was never delivered twice) and
 //! can be told to fail the next N calls, retryably or for good.
+//!
+//! With a journal file, a fake also survives restarts: every effect it applies is
+//! appended as one line (`key<TAB>subject`), and keys already in the journal answer
+//! "already done" without applying again, like a real idempotent peer. Crash tests
+//! read the journal to prove no effect was applied twice.
 
 use lineout_app::ports::{AdapterError, DeprovisionRequest, Message, Network, Notifier, Payments};
 use lineout_domain::values::{AccountId, Money};
@@ -20,9 +25,27 @@ pub struct Recorder {
     calls: Mutex<Vec<String>>,
     delivered: Mutex<HashMap<String, u32>>,
     script: Mutex<Script>,
+    journal: Option<Mutex<std::fs::File>>,
 }
 
+/// Most calls kept in memory; older ones are dropped from the call list (counts stay exact).
+const MAX_CALLS_KEPT: usize = 100_000;
+
 impl Recorder {
+    /// A recorder that appends applied effects to `path` and treats keys already there as done.
+    pub fn with_journal(path: &std::path::Path) -> std::io::Result<Recorder> {
+        let mut delivered = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                if let Some(key) = line.split('\t').next().filter(|k| !k.is_empty()) {
+                    delivered.insert(key.to_owned(), 1);
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Recorder { delivered: Mutex::new(delivered), journal: Some(Mutex::new(file)), ..Recorder::default() })
+    }
+
     /// Fails the next `n` calls (retryable or permanent).
     pub fn fail_next(&self, n: u32, retryable: bool) {
         if let Ok(mut s) = self.script.lock() {
@@ -45,8 +68,10 @@ impl Recorder {
             .unwrap_or_default()
     }
 
-    fn call(&self, key: &str) -> Result<bool, AdapterError> {
-        if let Ok(mut c) = self.calls.lock() {
+    fn call(&self, key: &str, subject: &str) -> Result<bool, AdapterError> {
+        if let Ok(mut c) = self.calls.lock()
+            && c.len() < MAX_CALLS_KEPT
+        {
             c.push(key.to_owned());
         }
         if let Ok(mut s) = self.script.lock()
@@ -62,7 +87,15 @@ impl Recorder {
         let mut delivered = self.delivered.lock().map_err(|_| AdapterError::retryable("recorder poisoned"))?;
         let n = delivered.entry(key.to_owned()).or_insert(0);
         *n += 1;
-        Ok(*n == 1)
+        let first = *n == 1;
+        if first && let Some(journal) = &self.journal {
+            use std::io::Write;
+            let mut file = journal.lock().map_err(|_| AdapterError::retryable("journal poisoned"))?;
+            // One write per line, so a crash leaves whole lines only.
+            file.write_all(format!("{key}\t{subject}\n").as_bytes())
+                .map_err(|e| AdapterError::retryable(format!("journal: {e}")))?;
+        }
+        Ok(first)
     }
 }
 
@@ -72,10 +105,16 @@ pub struct FakeNetwork {
     pub recorder: Recorder,
 }
 
+impl FakeNetwork {
+    pub fn with_journal(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self { recorder: Recorder::with_journal(path)? })
+    }
+}
+
 #[async_trait::async_trait]
 impl Network for FakeNetwork {
-    async fn deprovision(&self, key: &str, _request: &DeprovisionRequest) -> Result<(), AdapterError> {
-        self.recorder.call(key).map(|_| ())
+    async fn deprovision(&self, key: &str, request: &DeprovisionRequest) -> Result<(), AdapterError> {
+        self.recorder.call(key, &format!("{} deprovision", request.case_id)).map(|_| ())
     }
 }
 
@@ -87,6 +126,9 @@ pub struct FakeNotifier {
 }
 
 impl FakeNotifier {
+    pub fn with_journal(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self { recorder: Recorder::with_journal(path)?, sent: Mutex::default() })
+    }
     pub fn sent(&self) -> Vec<Message> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -95,8 +137,12 @@ impl FakeNotifier {
 #[async_trait::async_trait]
 impl Notifier for FakeNotifier {
     async fn send(&self, key: &str, message: &Message) -> Result<String, AdapterError> {
-        let first = self.recorder.call(key)?;
-        if first && let Ok(mut s) = self.sent.lock() {
+        let notice = serde_notice(message.notice);
+        let first = self.recorder.call(key, &format!("{} notice {notice}", message.case_id))?;
+        if first
+            && let Ok(mut s) = self.sent.lock()
+            && s.len() < MAX_CALLS_KEPT
+        {
             s.push(message.clone());
         }
         Ok(if message.to.email.is_some() { "email" } else { "sms" }.to_owned())
@@ -109,10 +155,20 @@ pub struct FakePayments {
     pub recorder: Recorder,
 }
 
+impl FakePayments {
+    pub fn with_journal(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self { recorder: Recorder::with_journal(path)? })
+    }
+}
+
+fn serde_notice(n: lineout_domain::case::Notice) -> String {
+    format!("{n:?}")
+}
+
 #[async_trait::async_trait]
 impl Payments for FakePayments {
-    async fn refund(&self, key: &str, _account: &AccountId, _amount: Money) -> Result<String, AdapterError> {
-        self.recorder.call(key)?;
+    async fn refund(&self, key: &str, account: &AccountId, amount: Money) -> Result<String, AdapterError> {
+        self.recorder.call(key, &format!("{account} refund {}", amount.cents))?;
         Ok(format!("RF-{key}"))
     }
 }

@@ -11,12 +11,15 @@ use crate::ports::{
 };
 use crate::writer::{Writer, WriterConfig};
 use lineout_domain::account::{Account, Device, Line};
-use lineout_domain::case::{self, Actor, Case, CaseFacts, Command, DeviceFact, Event, EventKind, OpenCase};
+use lineout_domain::case::{
+    self, Actor, Case, CaseFacts, Command, DeviceFact, Event, EventKind, OpenCase, VerificationMethod,
+};
 use lineout_domain::chain;
 use lineout_domain::effects::{self, Effect, TimerOp};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use lineout_domain::{Channel, Policy, Timing};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Semaphore;
 
@@ -205,26 +208,37 @@ impl Engine {
 
     /// Opens a cancellation case for a line.
     pub async fn open_case(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
+        let started = Instant::now();
         let inner = Arc::clone(&self.inner);
-        self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor)).await
+        let result = self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor)).await;
+        crate::metrics::command(crate::metrics::OPEN, started, &result);
+        result
     }
 
     /// Blocking form of [`Engine::open_case`] for threads outside the runtime.
     pub fn open_case_blocking(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
+        let started = Instant::now();
         let inner = Arc::clone(&self.inner);
-        self.inner.writer.run_blocking(move |conn| open_in(conn, &inner, &req, &actor))
+        let result = self.inner.writer.run_blocking(move |conn| open_in(conn, &inner, &req, &actor));
+        crate::metrics::command(crate::metrics::OPEN, started, &result);
+        result
     }
 
     /// Sends a command to a case.
     pub async fn command(&self, id: CaseId, cmd: Command, actor: Actor) -> Result<Case, Error> {
+        let started = Instant::now();
+        let name = cmd.name();
         let inner = Arc::clone(&self.inner);
-        self.inner
+        let result = self
+            .inner
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 execute(conn, &inner.config.policy, &id, &cmd, &actor, now)
             })
-            .await
+            .await;
+        crate::metrics::command(name, started, &result);
+        result
     }
 
     // ---- Accounts, lines, devices ----------------------------------------------------------
@@ -550,6 +564,7 @@ fn record_outcomes(
                 Err(e) => {
                     conn.dead_letter_outbox(&row.id, attempts, &clip(&e.message), now)?;
                     step.dead += 1;
+                    crate::metrics::dead_letter(&row.kind);
                     tracing::error!(case = %row.case_id, effect = %row.id, kind = %row.kind, "effect dead-lettered");
                     Some(Command::EffectDeadLettered {
                         effect_id: row.id.clone(),
@@ -665,10 +680,16 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
     let open = OpenCase { channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
     let kinds = case::open(&open, actor, &inner.config.policy, now)?;
     let id = inner.ids.case_id(now);
-    persist(conn, &inner.config.policy, None, &id, kinds, actor, now).map_err(|e| match e {
+    let case = persist(conn, &inner.config.policy, None, &id, kinds, actor, now).map_err(|e| match e {
         Error::CaseAlreadyOpen(_) => Error::CaseAlreadyOpen(String::new()),
         other => other,
-    })
+    })?;
+    if req.channel == Channel::Bulk {
+        // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
+        let verify = Command::VerifyIdentity { method: VerificationMethod::OperatorInitiated };
+        return execute(conn, &inner.config.policy, &id, &verify, &Actor::System, now);
+    }
+    Ok(case)
 }
 
 /// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).

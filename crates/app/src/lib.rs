@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod notices;
 pub mod ports;
 pub mod writer;

@@ -232,7 +232,8 @@ pub trait Conn: Send {
 
     // Outbox.
     fn insert_outbox(&mut self, rows: &[OutboxRow]) -> StoreResult<()>;
-    /// Leases up to `limit` pending rows due at `now` until `lease_until`, oldest first.
+    /// Leases up to `limit` pending rows due at `now` until `lease_until`, earliest due first
+    /// (walking the `(status, next_attempt_at)` index, so a large backlog costs no sort).
     fn claim_outbox(
         &mut self,
         now: OffsetDateTime,

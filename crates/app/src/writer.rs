@@ -122,6 +122,7 @@ fn run(mut conn: Box<dyn Conn>, mut rx: mpsc::Receiver<Job>, max_batch: usize, s
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(results.len() as u64, Ordering::Relaxed);
         stats.max_batch_seen.fetch_max(results.len() as u64, Ordering::Relaxed);
+        crate::metrics::commit(results.len());
         for (reply, result) in results {
             // A caller that gave up (e.g. a closed HTTP connection) no longer listens; its write stands.
             let _ = reply.send(result);

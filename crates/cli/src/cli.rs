@@ -37,6 +37,9 @@ pub enum Command {
     Migrate,
     /// Import accounts, lines or devices from a CSV or JSON file (idempotent).
     Import(ImportArgs),
+    /// Terminate many lines at once from a file; each becomes a normal case (channel bulk).
+    #[command(subcommand)]
+    Bulk(BulkCommand),
     /// Seed a demo database with realistic customers and cases, print a token, and serve.
     Demo(DemoArgs),
     /// List, show, open and advance cancellation cases.
@@ -51,6 +54,8 @@ pub enum Command {
     /// Check or show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure throughput, latency and memory on this machine (see BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -224,4 +229,26 @@ mod tests {
         assert!(Cli::try_parse_from(["lineout", "import", "accounts", "a.csv", "--batch-size", "10001"]).is_err());
         assert!(Cli::try_parse_from(["lineout", "case", "open", "--channel", "store"]).is_err());
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BulkCommand {
+    /// Open a cancellation case for every number in a CSV file (columns msisdn,reason[,effective_date]).
+    ///
+    /// Each case is verified by policy as operator-initiated, notified, deprovisioned and
+    /// recorded like any other. Re-running the same file resumes: numbers that already have
+    /// an open case, or whose line has ended, are skipped. Memory stays bounded.
+    Terminate(BulkTerminateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BulkTerminateArgs {
+    /// CSV file with a header: msisdn,reason,effective_date (YYYY-MM-DD; empty = immediate).
+    pub file: PathBuf,
+    /// Cases opened concurrently (group commit batches them), 1-16384.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub concurrency: u32,
+    /// Stop at the first rejected row (rows before it stay done).
+    #[arg(long)]
+    pub stop_on_error: bool,
 }

@@ -78,7 +78,7 @@ pub enum AdapterName {
     Fake,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptersConfig {
     /// HLR/HSS and SM-DP+ deprovisioning.
@@ -87,6 +87,9 @@ pub struct AdaptersConfig {
     pub notifier: AdapterName,
     /// Refunds.
     pub payments: AdapterName,
+    /// Fakes only: a directory where each fake appends the effects it applied
+    /// (network.log, notifier.log, payments.log) and remembers them across restarts.
+    pub fake_journal_dir: Option<String>,
 }
 
 /// Engine limits; every queue, batch and page is bounded.

@@ -24,17 +24,25 @@ pub fn open_store(db: &DatabaseConfig) -> Result<Arc<dyn Store>> {
 }
 
 /// The adapters the configuration names (only the fakes exist so far).
-pub fn adapters(config: &AdaptersConfig) -> Adapters {
-    let network: Arc<dyn Network> = match config.network {
-        AdapterName::Fake => Arc::new(FakeNetwork::default()),
+pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
+    let journal = |name: &str| -> Result<Option<std::path::PathBuf>> {
+        let Some(dir) = &config.fake_journal_dir else { return Ok(None) };
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(Some(std::path::Path::new(dir).join(name)))
     };
-    let notifier: Arc<dyn Notifier> = match config.notifier {
-        AdapterName::Fake => Arc::new(FakeNotifier::default()),
+    let network: Arc<dyn Network> = match (config.network, journal("network.log")?) {
+        (AdapterName::Fake, None) => Arc::new(FakeNetwork::default()),
+        (AdapterName::Fake, Some(p)) => Arc::new(FakeNetwork::with_journal(&p).map_err(|e| Error::io(&p, e))?),
     };
-    let payments: Arc<dyn Payments> = match config.payments {
-        AdapterName::Fake => Arc::new(FakePayments::default()),
+    let notifier: Arc<dyn Notifier> = match (config.notifier, journal("notifier.log")?) {
+        (AdapterName::Fake, None) => Arc::new(FakeNotifier::default()),
+        (AdapterName::Fake, Some(p)) => Arc::new(FakeNotifier::with_journal(&p).map_err(|e| Error::io(&p, e))?),
     };
-    Adapters { network, notifier, payments }
+    let payments: Arc<dyn Payments> = match (config.payments, journal("payments.log")?) {
+        (AdapterName::Fake, None) => Arc::new(FakePayments::default()),
+        (AdapterName::Fake, Some(p)) => Arc::new(FakePayments::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+    };
+    Ok(Adapters { network, notifier, payments })
 }
 
 /// Opens the database, creates or upgrades its schema, and starts the engine with the
@@ -47,7 +55,7 @@ pub fn start_engine(config: &Config) -> Result<Engine> {
         store,
         Arc::new(SystemClock),
         Arc::new(RandomIds),
-        adapters(&config.adapters),
+        adapters(&config.adapters)?,
         config.engine_config(),
     )?)
 }

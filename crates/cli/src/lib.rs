@@ -3,6 +3,8 @@
 //! functions. `main.rs` only parses arguments and maps the outcome to an exit code.
 
 pub mod audit;
+pub mod bench;
+pub mod bulk;
 pub mod cases;
 pub mod cli;
 pub mod config;
@@ -126,6 +128,17 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             };
             import::command(&engine, &args.file, &opts)
         }
+        Command::Bulk(cli::BulkCommand::Terminate(args)) => {
+            std::fs::metadata(&args.file).map_err(|e| Error::io(&args.file, e))?;
+            let engine = db::start_engine(&config)?;
+            let opts = bulk::Options {
+                progress: true,
+                concurrency: args.concurrency as usize,
+                stop_on_error: args.stop_on_error,
+                print_rejections: true,
+            };
+            bulk::command(&engine, &args.file, &opts)
+        }
         Command::Demo(args) => demo::command(&config, args.seed, args.accounts as usize).map(|()| Outcome::Success),
         Command::Case(cmd) => cases::command(db::start_engine(&config)?, cmd).map(|()| Outcome::Success),
         Command::Audit(AuditCommand::Verify) => audit::verify(&db::start_engine(&config)?),
@@ -142,6 +155,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
             Ok(Outcome::Success)
         }
+        Command::Bench(args) => bench::command(&config, cli.config.as_deref(), cli.database.as_deref(), &args),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_masked_toml());
             Ok(Outcome::Success)

@@ -76,6 +76,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("events_are_append_only", events_are_append_only),
     ("timers_set_claim_fire_cancel", timers_set_claim_fire_cancel),
     ("outbox_lifecycle", outbox_lifecycle),
+    ("case_counts_and_earliest_timer", case_counts_and_earliest_timer),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
 ];
@@ -811,7 +812,7 @@ pub fn outbox_lifecycle(f: &dyn Fixture) {
     assert_eq!(c.insert_outbox(std::slice::from_ref(&first)), Err(StoreError::Conflict("outbox_id")));
     assert_eq!(ok(c.outbox_for_case(&case_id("case-1"))), vec![first.clone(), second.clone()]);
     assert_eq!(ok(c.outbox_stats()), OutboxStats { pending: 4, dead: 0, oldest_pending_at: Some(at(0)) });
-    // Claims: due rows only, oldest first, up to the limit; leased rows are skipped.
+    // Claims: due rows only, earliest due first (then by id), up to the limit; leased rows are skipped.
     assert_eq!(ok(c.claim_outbox(at(5), at(35), 2)), vec![first.clone(), second.clone()]);
     assert_eq!(ok(c.claim_outbox(at(5), at(35), 10)), vec![twin.clone()]);
     assert_eq!(ok(c.claim_outbox(at(6), at(36), 10)), vec![]);
@@ -841,7 +842,7 @@ pub fn outbox_lifecycle(f: &dyn Fixture) {
         ..later.clone()
     };
     assert_eq!(ok(c.outbox_for_case(&case_id("case-2"))), vec![twin.clone(), dead]);
-    assert_eq!(ok(c.claim_outbox(at(10_000), at(10_030), 10)), vec![retried.clone(), twin.clone()]);
+    assert_eq!(ok(c.claim_outbox(at(10_000), at(10_030), 10)), vec![twin.clone(), retried.clone()]);
     assert_eq!(ok(c.outbox_stats()), OutboxStats { pending: 2, dead: 1, oldest_pending_at: Some(at(1)) });
     ok(c.complete_outbox(&twin.id, 1, at(10_001)));
     ok(c.complete_outbox(&retried.id, 2, at(10_002)));
@@ -861,6 +862,61 @@ pub fn outbox_lifecycle(f: &dyn Fixture) {
         assert_eq!(ok(c2.claim_outbox(at(20_002), at(20_100), 10)), vec![y]);
         ok(c1.commit());
     }
+}
+
+/// The figures the metrics scrape reads: cases per status and the earliest timer.
+pub fn case_counts_and_earliest_timer(f: &dyn Fixture) {
+    let mut c = prepared(f, Role::Writer);
+    assert_eq!(ok(c.case_counts()), vec![]);
+    assert_eq!(ok(c.earliest_timer()), None);
+    // Statuses with no case are left out; the order is not promised, so compare sorted.
+    let counts = |c: &mut Box<dyn Conn>| {
+        let mut v = ok(c.case_counts());
+        v.sort_by_key(|(s, _)| s.as_str());
+        v
+    };
+    let statuses = [Status::Verifying, Status::Closed, Status::Verifying, Status::InReview, Status::Closed];
+    let mut cases = Vec::new();
+    for (i, status) in statuses.into_iter().enumerate() {
+        let n = i as u32;
+        let mut case = case_for(&format!("case-{i}"), &line(&format!("l-{i}"), "acc-1", n), Channel::Web, at(0));
+        case.status = status;
+        ok(c.insert_case(&record(&case)));
+        cases.push(case);
+    }
+    assert_eq!(counts(&mut c), vec![(Status::Closed, 2), (Status::InReview, 1), (Status::Verifying, 2)]);
+    // A status change moves a case from one count to another.
+    let approved = moved(&cases[0], Status::Approved, at(5));
+    ok(c.update_case(&record(&approved), cases[0].version));
+    assert_eq!(
+        counts(&mut c),
+        vec![(Status::Approved, 1), (Status::Closed, 2), (Status::InReview, 1), (Status::Verifying, 1)]
+    );
+    // A reader sees the same once committed.
+    let mut reader = ok(f.store().connect(Role::Reader));
+    assert_eq!(ok(reader.case_counts()).iter().map(|(_, n)| n).sum::<u64>(), 5);
+
+    // The earliest due time over every case and kind, to the millisecond.
+    let review = due("case-1", TimerKind::ReviewSla, at(20) + Duration::milliseconds(250));
+    let termination = due("case-2", TimerKind::TerminationDue, at(10) + Duration::milliseconds(7));
+    let expiry = due("case-1", TimerKind::VerificationExpiry, at(30));
+    for t in [&review, &termination, &expiry] {
+        set(&mut c, t);
+    }
+    assert_eq!(ok(c.earliest_timer()), Some(termination.due_at));
+    assert_eq!(ok(reader.earliest_timer()), Some(termination.due_at));
+    // A claimed (leased) timer is still due until it fires.
+    assert_eq!(ok(c.claim_due_timers(at(15), at(75), 10)), vec![termination.clone()]);
+    assert_eq!(ok(c.earliest_timer()), Some(termination.due_at));
+    // Firing the earliest moves it on; re-arming one earlier moves it back.
+    assert!(ok(c.fire_timer(&termination)));
+    assert_eq!(ok(c.earliest_timer()), Some(review.due_at));
+    set(&mut c, &due("case-1", TimerKind::VerificationExpiry, at(1)));
+    assert_eq!(ok(c.earliest_timer()), Some(at(1)));
+    ok(c.cancel_timer(&case_id("case-1"), TimerKind::VerificationExpiry));
+    assert_eq!(ok(c.earliest_timer()), Some(review.due_at));
+    ok(c.cancel_all_timers(&case_id("case-1")));
+    assert_eq!(ok(c.earliest_timer()), None);
 }
 
 pub fn tokens_insert_find(f: &dyn Fixture) {

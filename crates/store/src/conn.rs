@@ -179,38 +179,109 @@ const UPDATE_DEVICE: &str = "UPDATE devices SET line_id = $2, imei = $3, model =
     OR price_cents IS DISTINCT FROM $5 OR currency IS DISTINCT FROM $6 OR ownership IS DISTINCT FROM $7 \
     OR must_return IS DISTINCT FROM $8)";
 
-const INSERT_CASE: &str = "INSERT INTO cases (id, status, channel, line_id, account_id, opened_at, updated_at, \
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, status, channel, line_id, account_id, opened_at, updated_at, \
     version, last_hash, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const UPDATE_CASE: &str = "UPDATE cases SET status = $2, channel = $3, line_id = $4, account_id = $5, \
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET status = $2, channel = $3, line_id = $4, account_id = $5, \
     opened_at = $6, updated_at = $7, version = $8, last_hash = $9, state = $10 WHERE id = $1 AND version = $11";
 
 // Claims: SQLite has one writer at a time, so a rowid subquery is enough; PostgreSQL
 // skips rows another node is claiming right now instead of waiting for them.
-const SQLITE_CLAIM_TIMERS: &str = concat!(
+pub(crate) const SQLITE_CLAIM_TIMERS: &str = concat!(
     "UPDATE timers SET lease_until = $1 WHERE rowid IN (",
     "SELECT rowid FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) ",
     "ORDER BY due_at LIMIT $3) RETURNING ",
     timer_columns!()
 );
-const POSTGRES_CLAIM_TIMERS: &str = concat!(
+pub(crate) const POSTGRES_CLAIM_TIMERS: &str = concat!(
     "UPDATE timers SET lease_until = $1 WHERE (case_id, kind) IN (",
     "SELECT case_id, kind FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) ",
     "ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
     timer_columns!()
 );
-const SQLITE_CLAIM_OUTBOX: &str = concat!(
+pub(crate) const SQLITE_CLAIM_OUTBOX: &str = concat!(
     "UPDATE outbox SET lease_until = $1 WHERE rowid IN (",
     "SELECT rowid FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 ",
-    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY created_at, id LIMIT $3) RETURNING ",
+    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, id LIMIT $3) RETURNING ",
     outbox_columns!()
 );
-const POSTGRES_CLAIM_OUTBOX: &str = concat!(
+pub(crate) const POSTGRES_CLAIM_OUTBOX: &str = concat!(
     "UPDATE outbox SET lease_until = $1 WHERE id IN (",
     "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 ",
-    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+    "AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) ",
     "RETURNING ",
     outbox_columns!()
 );
+
+// The other statements, named so the query-plan test (`plans`) can EXPLAIN each one.
+pub(crate) const GET_ACCOUNT: &str = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+pub(crate) const GET_LINE: &str = concat!("SELECT ", line_columns!(), " FROM lines WHERE id = $1");
+pub(crate) const FIND_LINE_BY_MSISDN: &str = concat!("SELECT ", line_columns!(), " FROM lines WHERE msisdn = $1");
+pub(crate) const SET_LINE_STATUS: &str =
+    "UPDATE lines SET updated_at = CASE WHEN status = $2 THEN updated_at ELSE $3 END, status = $2 WHERE id = $1";
+pub(crate) const GET_DEVICE: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1");
+pub(crate) const DEVICES_FOR_LINE: &str =
+    concat!("SELECT ", device_columns!(), " FROM devices WHERE line_id = $1 ORDER BY id");
+pub(crate) const GET_CASE: &str = "SELECT state, last_hash FROM cases WHERE id = $1";
+pub(crate) const OPEN_CASE_FOR_LINE: &str =
+    concat!("SELECT id FROM cases WHERE line_id = $1 AND status NOT IN ", terminal_statuses!(), " LIMIT 1");
+pub(crate) const APPEND_EVENT: &str =
+    "INSERT INTO events (case_id, seq, at, kind, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(crate) const EVENTS_FOR_CASE: &str =
+    concat!("SELECT ", event_columns!(), " FROM events WHERE case_id = $1 ORDER BY seq");
+pub(crate) const CASE_IDS: &str = "SELECT id FROM cases WHERE id > $1 ORDER BY id LIMIT $2";
+pub(crate) const SET_TIMER: &str = "INSERT INTO timers (case_id, kind, due_at, lease_until) VALUES ($1, $2, $3, NULL) \
+    ON CONFLICT (case_id, kind) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL";
+pub(crate) const CANCEL_TIMER: &str = "DELETE FROM timers WHERE case_id = $1 AND kind = $2";
+pub(crate) const CANCEL_ALL_TIMERS: &str = "DELETE FROM timers WHERE case_id = $1";
+pub(crate) const FIRE_TIMER: &str = "DELETE FROM timers WHERE case_id = $1 AND kind = $2 AND due_at = $3";
+pub(crate) const TIMERS_FOR_CASE: &str =
+    concat!("SELECT ", timer_columns!(), " FROM timers WHERE case_id = $1 ORDER BY due_at, kind");
+pub(crate) const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, case_id, kind, payload, status, attempts, \
+    next_attempt_at, lease_until, last_error, created_at, done_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10)";
+pub(crate) const COMPLETE_OUTBOX: &str =
+    "UPDATE outbox SET status = 'done', attempts = $2, done_at = $3, lease_until = NULL WHERE id = $1";
+pub(crate) const RETRY_OUTBOX: &str =
+    "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4, lease_until = NULL WHERE id = $1";
+/// `done_at` records when delivery was given up.
+pub(crate) const DEAD_LETTER_OUTBOX: &str = "UPDATE outbox SET status = 'dead', attempts = $2, last_error = $3, \
+    done_at = $4, lease_until = NULL WHERE id = $1";
+pub(crate) const OUTBOX_FOR_CASE: &str =
+    concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 ORDER BY created_at, id");
+/// Three index lookups on (status, …) rather than one scan of every row ever sent.
+pub(crate) const OUTBOX_STATS: &str = "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending'), \
+    (SELECT COUNT(*) FROM outbox WHERE status = 'dead'), \
+    (SELECT MIN(created_at) FROM outbox WHERE status = 'pending')";
+pub(crate) const CASE_COUNTS: &str = "SELECT status, COUNT(*) FROM cases GROUP BY status ORDER BY status";
+pub(crate) const EARLIEST_TIMER: &str = "SELECT MIN(due_at) FROM timers";
+pub(crate) const INSERT_TOKEN: &str =
+    "INSERT INTO api_tokens (id, secret_hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const FIND_TOKEN: &str = concat!("SELECT ", token_columns!(), " FROM api_tokens WHERE secret_hash = $1");
+
+/// The `list_cases` statement for `filter` and its parameters: one statement per
+/// combination of filters (at most 2^6, each prepared once), so each can use its index
+/// instead of a catch-all `$n IS NULL OR …` plan.
+pub(crate) fn list_cases_query(filter: &CaseFilter) -> (String, Vec<Val<'_>>) {
+    let mut sql = String::from("SELECT state FROM cases WHERE id > $1");
+    // `opened_from` is inclusive and `opened_to` exclusive, so adjacent ranges do not overlap.
+    let mut params: Vec<Val<'_>> = vec![filter.after.as_ref().map_or("", |a| a.as_str()).into()];
+    let conditions: [(&str, Option<Val<'_>>); 6] = [
+        ("status =", filter.status.map(|s| s.as_str().into())),
+        ("channel =", filter.channel.map(|c| c.as_str().into())),
+        ("line_id =", filter.line_id.as_ref().map(|l| l.as_str().into())),
+        ("account_id =", filter.account_id.as_ref().map(|a| a.as_str().into())),
+        ("opened_at >=", filter.opened_from.map(|t| ms(t).into())),
+        ("opened_at <", filter.opened_to.map(|t| ms(t).into())),
+    ];
+    for (clause, value) in conditions {
+        if let Some(v) = value {
+            params.push(v);
+            sql.push_str(&format!(" AND {clause} ${}", params.len()));
+        }
+    }
+    params.push(limit(filter.limit));
+    sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
+    (sql, params)
+}
 
 impl<D: Db> Conn for SqlConn<D> {
     fn begin(&mut self) -> StoreResult<()> {
@@ -256,11 +327,7 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn get_account(&mut self, id: &AccountId) -> StoreResult<Option<Account>> {
-        self.row(
-            concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"),
-            &[id.as_str().into()],
-            codec::account,
-        )
+        self.row(GET_ACCOUNT, &[id.as_str().into()], codec::account)
     }
 
     fn upsert_line(&mut self, l: &Line, now: OffsetDateTime) -> StoreResult<Upsert> {
@@ -279,24 +346,16 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn get_line(&mut self, id: &LineId) -> StoreResult<Option<Line>> {
-        self.row(concat!("SELECT ", line_columns!(), " FROM lines WHERE id = $1"), &[id.as_str().into()], codec::line)
+        self.row(GET_LINE, &[id.as_str().into()], codec::line)
     }
 
     fn find_line_by_msisdn(&mut self, msisdn: &Msisdn) -> StoreResult<Option<Line>> {
-        self.row(
-            concat!("SELECT ", line_columns!(), " FROM lines WHERE msisdn = $1"),
-            &[msisdn.as_str().into()],
-            codec::line,
-        )
+        self.row(FIND_LINE_BY_MSISDN, &[msisdn.as_str().into()], codec::line)
     }
 
     fn set_line_status(&mut self, id: &LineId, status: LineStatus, now: OffsetDateTime) -> StoreResult<()> {
         // An unchanged status leaves `updated_at` alone, like an unchanged upsert.
-        let n = self.exec(
-            "UPDATE lines SET updated_at = CASE WHEN status = $2 THEN updated_at ELSE $3 END, status = $2 \
-             WHERE id = $1",
-            &[id.as_str().into(), status.as_str().into(), ms(now).into()],
-        )?;
+        let n = self.exec(SET_LINE_STATUS, &[id.as_str().into(), status.as_str().into(), ms(now).into()])?;
         if n == 0 { Err(StoreError::MissingReference("line")) } else { Ok(()) }
     }
 
@@ -316,31 +375,19 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn get_device(&mut self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        self.row(
-            concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1"),
-            &[id.as_str().into()],
-            codec::device,
-        )
+        self.row(GET_DEVICE, &[id.as_str().into()], codec::device)
     }
 
     fn devices_for_line(&mut self, line: &LineId) -> StoreResult<Vec<Device>> {
-        self.rows(
-            concat!("SELECT ", device_columns!(), " FROM devices WHERE line_id = $1 ORDER BY id"),
-            &[line.as_str().into()],
-            codec::device,
-        )
+        self.rows(DEVICES_FOR_LINE, &[line.as_str().into()], codec::device)
     }
 
     fn get_case(&mut self, id: &CaseId) -> StoreResult<Option<CaseRecord>> {
-        self.row("SELECT state, last_hash FROM cases WHERE id = $1", &[id.as_str().into()], case_record)
+        self.row(GET_CASE, &[id.as_str().into()], case_record)
     }
 
     fn open_case_for_line(&mut self, line: &LineId) -> StoreResult<Option<CaseId>> {
-        self.row(
-            concat!("SELECT id FROM cases WHERE line_id = $1 AND status NOT IN ", terminal_statuses!(), " LIMIT 1"),
-            &[line.as_str().into()],
-            |r| codec::case_id(r, 0),
-        )
+        self.row(OPEN_CASE_FOR_LINE, &[line.as_str().into()], |r| codec::case_id(r, 0))
     }
 
     fn insert_case(&mut self, record: &CaseRecord) -> StoreResult<()> {
@@ -389,35 +436,14 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn list_cases(&mut self, filter: &CaseFilter) -> StoreResult<Vec<Case>> {
-        // One statement per combination of filters (at most 2^6, each prepared once),
-        // so each can use its index instead of a catch-all `$n IS NULL OR …` plan.
-        let mut sql = String::from("SELECT state FROM cases WHERE id > $1");
-        // `opened_from` is inclusive and `opened_to` exclusive, so adjacent ranges do not overlap.
-        let mut params: Vec<Val<'_>> = vec![filter.after.as_ref().map_or("", |a| a.as_str()).into()];
-        let conditions: [(&str, Option<Val<'_>>); 6] = [
-            ("status =", filter.status.map(|s| s.as_str().into())),
-            ("channel =", filter.channel.map(|c| c.as_str().into())),
-            ("line_id =", filter.line_id.as_ref().map(|l| l.as_str().into())),
-            ("account_id =", filter.account_id.as_ref().map(|a| a.as_str().into())),
-            ("opened_at >=", filter.opened_from.map(|t| ms(t).into())),
-            ("opened_at <", filter.opened_to.map(|t| ms(t).into())),
-        ];
-        for (clause, value) in conditions {
-            if let Some(v) = value {
-                params.push(v);
-                sql.push_str(&format!(" AND {clause} ${}", params.len()));
-            }
-        }
-        params.push(limit(filter.limit));
-        sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
+        let (sql, params) = list_cases_query(filter);
         self.rows(&sql, &params, case_state)
     }
 
     fn append_events(&mut self, events: &[StoredEvent]) -> StoreResult<()> {
         for e in events {
             self.exec_mapped(
-                "INSERT INTO events (case_id, seq, at, kind, body, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                APPEND_EVENT,
                 &[
                     e.case_id.as_str().into(),
                     int_of(e.seq, "event seq")?.into(),
@@ -434,41 +460,26 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn events(&mut self, case: &CaseId) -> StoreResult<Vec<StoredEvent>> {
-        self.rows(
-            concat!("SELECT ", event_columns!(), " FROM events WHERE case_id = $1 ORDER BY seq"),
-            &[case.as_str().into()],
-            codec::event,
-        )
+        self.rows(EVENTS_FOR_CASE, &[case.as_str().into()], codec::event)
     }
 
     fn case_ids(&mut self, after: Option<&CaseId>, limit_n: u32) -> StoreResult<Vec<CaseId>> {
         // Ids are non-empty, so "" sorts before every one of them.
-        self.rows(
-            "SELECT id FROM cases WHERE id > $1 ORDER BY id LIMIT $2",
-            &[after.map_or("", |a| a.as_str()).into(), limit(limit_n)],
-            |r| codec::case_id(r, 0),
-        )
+        self.rows(CASE_IDS, &[after.map_or("", |a| a.as_str()).into(), limit(limit_n)], |r| codec::case_id(r, 0))
     }
 
     fn set_timer(&mut self, timer: TimerRow<'_>) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO timers (case_id, kind, due_at, lease_until) VALUES ($1, $2, $3, NULL) \
-             ON CONFLICT (case_id, kind) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
-            &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()],
-        )?;
+        self.exec(SET_TIMER, &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()])?;
         Ok(())
     }
 
     fn cancel_timer(&mut self, case: &CaseId, kind: TimerKind) -> StoreResult<()> {
-        self.exec(
-            "DELETE FROM timers WHERE case_id = $1 AND kind = $2",
-            &[case.as_str().into(), kind.as_str().into()],
-        )?;
+        self.exec(CANCEL_TIMER, &[case.as_str().into(), kind.as_str().into()])?;
         Ok(())
     }
 
     fn cancel_all_timers(&mut self, case: &CaseId) -> StoreResult<()> {
-        self.exec("DELETE FROM timers WHERE case_id = $1", &[case.as_str().into()])?;
+        self.exec(CANCEL_ALL_TIMERS, &[case.as_str().into()])?;
         Ok(())
     }
 
@@ -486,26 +497,19 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn fire_timer(&mut self, timer: &DueTimer) -> StoreResult<bool> {
-        let n = self.exec(
-            "DELETE FROM timers WHERE case_id = $1 AND kind = $2 AND due_at = $3",
-            &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()],
-        )?;
+        let n = self
+            .exec(FIRE_TIMER, &[timer.case_id.as_str().into(), timer.kind.as_str().into(), ms(timer.due_at).into()])?;
         Ok(n > 0)
     }
 
     fn timers(&mut self, case: &CaseId) -> StoreResult<Vec<DueTimer>> {
-        self.rows(
-            concat!("SELECT ", timer_columns!(), " FROM timers WHERE case_id = $1 ORDER BY due_at, kind"),
-            &[case.as_str().into()],
-            codec::timer,
-        )
+        self.rows(TIMERS_FOR_CASE, &[case.as_str().into()], codec::timer)
     }
 
     fn insert_outbox(&mut self, rows: &[OutboxRow]) -> StoreResult<()> {
         for o in rows {
             self.exec_mapped(
-                "INSERT INTO outbox (id, case_id, kind, payload, status, attempts, next_attempt_at, lease_until, \
-                 last_error, created_at, done_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10)",
+                INSERT_OUTBOX,
                 &[
                     o.id.as_str().into(),
                     o.case_id.as_str().into(),
@@ -532,15 +536,12 @@ impl<D: Db> Conn for SqlConn<D> {
     ) -> StoreResult<Vec<OutboxRow>> {
         let sql = self.pick(SQLITE_CLAIM_OUTBOX, POSTGRES_CLAIM_OUTBOX);
         let mut rows = self.rows(sql, &[ms(lease_until).into(), ms(now).into(), limit(limit_n)], codec::outbox)?;
-        rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        rows.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(rows)
     }
 
     fn complete_outbox(&mut self, id: &str, attempts: u32, now: OffsetDateTime) -> StoreResult<()> {
-        let n = self.exec(
-            "UPDATE outbox SET status = 'done', attempts = $2, done_at = $3, lease_until = NULL WHERE id = $1",
-            &[id.into(), i64::from(attempts).into(), ms(now).into()],
-        )?;
+        let n = self.exec(COMPLETE_OUTBOX, &[id.into(), i64::from(attempts).into(), ms(now).into()])?;
         if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
     }
 
@@ -551,51 +552,34 @@ impl<D: Db> Conn for SqlConn<D> {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> StoreResult<()> {
-        let n = self.exec(
-            "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4, lease_until = NULL WHERE id = $1",
-            &[id.into(), i64::from(attempts).into(), ms(next_attempt_at).into(), error.into()],
-        )?;
+        let n = self
+            .exec(RETRY_OUTBOX, &[id.into(), i64::from(attempts).into(), ms(next_attempt_at).into(), error.into()])?;
         if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
     }
 
     fn dead_letter_outbox(&mut self, id: &str, attempts: u32, error: &str, now: OffsetDateTime) -> StoreResult<()> {
-        // `done_at` records when delivery was given up.
-        let n = self.exec(
-            "UPDATE outbox SET status = 'dead', attempts = $2, last_error = $3, done_at = $4, lease_until = NULL \
-             WHERE id = $1",
-            &[id.into(), i64::from(attempts).into(), error.into(), ms(now).into()],
-        )?;
+        let n =
+            self.exec(DEAD_LETTER_OUTBOX, &[id.into(), i64::from(attempts).into(), error.into(), ms(now).into()])?;
         if n == 0 { Err(StoreError::MissingReference("outbox")) } else { Ok(()) }
     }
 
     fn outbox_for_case(&mut self, case: &CaseId) -> StoreResult<Vec<OutboxRow>> {
-        self.rows(
-            concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 ORDER BY created_at, id"),
-            &[case.as_str().into()],
-            codec::outbox,
-        )
+        self.rows(OUTBOX_FOR_CASE, &[case.as_str().into()], codec::outbox)
     }
 
     fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
-        // Three index lookups on (status, …) rather than one scan of every row ever sent.
-        let stats = self.row(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending'), \
-             (SELECT COUNT(*) FROM outbox WHERE status = 'dead'), \
-             (SELECT MIN(created_at) FROM outbox WHERE status = 'pending')",
-            &[],
-            |r| {
-                Ok(OutboxStats {
-                    pending: u64::try_from(r.int(0)?).map_err(|_| corrupt("negative count"))?,
-                    dead: u64::try_from(r.int(1)?).map_err(|_| corrupt("negative count"))?,
-                    oldest_pending_at: r.opt_int(2)?.map(from_ms).transpose()?,
-                })
-            },
-        )?;
+        let stats = self.row(OUTBOX_STATS, &[], |r| {
+            Ok(OutboxStats {
+                pending: u64::try_from(r.int(0)?).map_err(|_| corrupt("negative count"))?,
+                dead: u64::try_from(r.int(1)?).map_err(|_| corrupt("negative count"))?,
+                oldest_pending_at: r.opt_int(2)?.map(from_ms).transpose()?,
+            })
+        })?;
         Ok(stats.unwrap_or_default())
     }
 
     fn case_counts(&mut self) -> StoreResult<Vec<(Status, u64)>> {
-        self.rows("SELECT status, COUNT(*) FROM cases GROUP BY status ORDER BY status", &[], |r| {
+        self.rows(CASE_COUNTS, &[], |r| {
             let status = r.text(0)?;
             let status = Status::parse(&status).ok_or_else(|| corrupt("unknown case status"))?;
             Ok((status, u64::try_from(r.int(1)?).map_err(|_| corrupt("negative count"))?))
@@ -603,14 +587,14 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn earliest_timer(&mut self) -> StoreResult<Option<OffsetDateTime>> {
-        let due = self.row("SELECT MIN(due_at) FROM timers", &[], |r| r.opt_int(0))?;
+        let due = self.row(EARLIEST_TIMER, &[], |r| r.opt_int(0))?;
         due.flatten().map(from_ms).transpose()
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {
         let scopes = token.scopes.join(" ");
         self.exec_mapped(
-            "INSERT INTO api_tokens (id, secret_hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+            INSERT_TOKEN,
             &[
                 token.id.as_str().into(),
                 token.secret_hash.as_str().into(),
@@ -624,10 +608,6 @@ impl<D: Db> Conn for SqlConn<D> {
     }
 
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        self.row(
-            concat!("SELECT ", token_columns!(), " FROM api_tokens WHERE secret_hash = $1"),
-            &[secret_hash.into()],
-            codec::token,
-        )
+        self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
     }
 }

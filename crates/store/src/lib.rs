@@ -7,7 +7,8 @@
 //! Code map: `db` is the seam between the shared logic and the drivers; `conn`
 //! implements the port methods over it; `codec` converts columns to domain values;
 //! `schema` holds the migrations; `sqlite` and `postgres` are the drivers;
-//! `conformance` is the suite both backends pass.
+//! `conformance` is the suite both backends pass; `plans` checks with EXPLAIN
+//! that every hot statement uses an index.
 
 mod codec;
 mod conn;
@@ -19,6 +20,8 @@ mod sqlite;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(test)]
+mod plans;
 #[cfg(test)]
 mod tests;
 

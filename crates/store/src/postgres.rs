@@ -73,6 +73,12 @@ impl PostgresStore {
         self.db(Role::Writer)?.execute(sql, &[]).map_err(DbError::into_store)
     }
 
+    /// A connection below the ports, for the query-plan test.
+    #[cfg(test)]
+    pub(crate) fn raw_db(&self) -> StoreResult<PgDb> {
+        self.db(Role::Reader)
+    }
+
     /// Runs a raw query returning one BIGINT (or NULL / no row), for the conformance suite.
     #[cfg(any(test, feature = "conformance"))]
     pub fn query_int_raw(&self, sql: &str) -> StoreResult<Option<i64>> {

@@ -70,6 +70,12 @@ impl SqliteStore {
         self.db(Role::Writer)?.execute(sql, &[]).map_err(DbError::into_store)
     }
 
+    /// A connection below the ports, for the query-plan test.
+    #[cfg(test)]
+    pub(crate) fn raw_db(&self) -> StoreResult<SqliteDb> {
+        self.db(Role::Reader)
+    }
+
     /// Runs a raw query returning one integer (or NULL / no row), for the conformance suite.
     #[cfg(any(test, feature = "conformance"))]
     pub fn query_int_raw(&self, sql: &str) -> StoreResult<Option<i64>> {

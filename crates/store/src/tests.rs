@@ -10,10 +10,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The environment variable naming the PostgreSQL database for tests.
-const POSTGRES_URL_VAR: &str = "LINEOUT_TEST_POSTGRES_URL";
+pub(crate) const POSTGRES_URL_VAR: &str = "LINEOUT_TEST_POSTGRES_URL";
 
-struct SqliteFixture {
-    store: SqliteStore,
+pub(crate) struct SqliteFixture {
+    pub(crate) store: SqliteStore,
     // Kept to delete the directory after the test.
     _dir: tempfile::TempDir,
 }
@@ -30,15 +30,15 @@ impl Fixture for SqliteFixture {
     }
 }
 
-fn sqlite_fixture() -> SqliteFixture {
+pub(crate) fn sqlite_fixture() -> SqliteFixture {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("lineout.db")).unwrap();
     SqliteFixture { store, _dir: dir }
 }
 
 /// A PostgreSQL schema of its own, dropped (best effort) when the test ends.
-struct PostgresFixture {
-    store: PostgresStore,
+pub(crate) struct PostgresFixture {
+    pub(crate) store: PostgresStore,
 }
 
 impl Drop for PostgresFixture {
@@ -61,7 +61,7 @@ impl Fixture for PostgresFixture {
     }
 }
 
-fn postgres_fixture() -> Option<PostgresFixture> {
+pub(crate) fn postgres_fixture() -> Option<PostgresFixture> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
     // A per-process random part instead of a clock reading (tests do not read the
@@ -117,6 +117,7 @@ conformance_tests!(
     events_are_append_only,
     timers_set_claim_fire_cancel,
     outbox_lifecycle,
+    case_counts_and_earliest_timer,
     tokens_insert_find,
     corrupt_rows_are_errors,
 );

@@ -9,6 +9,7 @@ mod cases;
 pub mod dto;
 pub mod error;
 mod extract;
+pub mod metrics;
 mod openapi;
 mod routes;
 mod state;

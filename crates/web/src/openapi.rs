@@ -23,6 +23,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
     paths(
         routes::health,
         routes::openapi_json,
+        crate::metrics::scrape,
         accounts::put_account,
         accounts::get_account,
         accounts::put_line,
@@ -44,7 +45,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         (name = "cases", description = "Cancellation cases."),
         (name = "accounts", description = "Accounts, lines and devices."),
         (name = "import", description = "Bulk imports, up to 1,000 rows a request."),
-        (name = "system", description = "Health and this document."),
+        (name = "system", description = "Health, metrics and this document."),
     )
 )]
 struct ApiDoc;

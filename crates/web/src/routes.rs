@@ -1,6 +1,6 @@
 //! The router: one table of routes ([`ROUTES`]) builds it and is checked against the
 //! OpenAPI document; plus health, the document itself, the fallbacks and the
-//! request-id middleware.
+//! request-id and metrics middleware.
 
 use crate::dto::Health;
 use crate::error::ApiError;
@@ -23,6 +23,7 @@ pub type Route = (&'static str, &'static str, fn() -> MethodRouter<AppState>);
 pub const ROUTES: &[Route] = &[
     ("GET", "/health", || get(health)),
     ("GET", "/api/v1/openapi.json", || get(openapi_json)),
+    ("GET", "/metrics", || get(crate::metrics::scrape)),
     ("POST", "/api/v1/accounts", || post(accounts::put_account)),
     ("GET", "/api/v1/accounts/{id}", || get(accounts::get_account)),
     ("POST", "/api/v1/lines", || post(accounts::put_line)),
@@ -46,6 +47,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// The whole application: API routes, the document, Swagger UI, fallbacks and middleware.
 pub fn router(state: AppState) -> Router {
+    crate::metrics::install();
     let mut api = Router::new();
     for (_, path, handler) in ROUTES {
         api = api.route(path, handler());
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(Router::<AppState>::from(docs))
         .layer(DefaultBodyLimit::max(state.limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

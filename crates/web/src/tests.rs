@@ -229,6 +229,58 @@ async fn unknown_routes_and_methods_answer_coded_errors() {
     app.call("PUT", "/api/v1/cases", Some(json!({}))).await.expect(405, "method_not_allowed");
 }
 
+#[tokio::test]
+async fn metrics_are_served_without_a_token_by_route_template() {
+    let app = app().await;
+    app.seed_line(1).await;
+    app.seed_line(2).await;
+    let id = app.open_case("LINE-1").await;
+    // A refused open and a refused command count with their error codes.
+    app.post("/api/v1/cases", json!({"line_id": "LINE-1", "channel": "web", "timing": {"kind": "immediate"}}))
+        .await
+        .expect(409, "case_already_open");
+    app.post(&format!("/api/v1/cases/{id}/commands"), json!({"type": "confirm_outcome"})).await;
+    app.get("/api/v1/accounts/ACC-2").await.expect(200, "");
+    app.get("/api/v1/no-such-thing-42").await.expect(404, "not_found");
+    app.engine.drain(10).await.unwrap();
+
+    let r = app.raw("GET", "/metrics", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    // The body is text, so fetch it again as text.
+    let req = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for want in [
+        // Requests by route template, never by concrete path.
+        r#"lineout_http_requests_total{route="/api/v1/cases",method="POST",status="201"}"#,
+        r#"lineout_http_requests_total{route="/api/v1/cases",method="POST",status="409"}"#,
+        r#"lineout_http_requests_total{route="/api/v1/accounts/{id}",method="GET",status="200"}"#,
+        r#"lineout_http_requests_total{route="unmatched",method="GET",status="404"}"#,
+        r#"lineout_http_request_duration_seconds_bucket{route="/api/v1/cases",method="POST",le="0.0005"}"#,
+        // Commands: latency and outcomes.
+        r#"lineout_command_duration_seconds_bucket{command="open",le="5"}"#,
+        r#"lineout_commands_total{command="open",outcome="ok"}"#,
+        r#"lineout_commands_total{command="open",outcome="case_already_open"}"#,
+        r#"lineout_commands_total{command="confirm_outcome","#,
+        // Group commits.
+        "lineout_commits_total ",
+        r#"lineout_commit_batch_size_bucket{le="1024"}"#,
+        // Gauges read from the store at scrape time.
+        "lineout_outbox_pending ",
+        "lineout_outbox_dead ",
+        "lineout_outbox_oldest_pending_age_seconds ",
+        "lineout_timer_lag_seconds ",
+        r#"lineout_cases{status="verifying"}"#,
+        r#"lineout_cases{status="closed"}"#,
+        "lineout_store_up 1",
+        "# HELP lineout_http_requests_total ",
+    ] {
+        assert!(text.contains(want), "/metrics lacks {want}:\n{text}");
+    }
+    assert!(!text.contains("ACC-2") && !text.contains("no-such-thing") && !text.contains(&id), "{text}");
+}
+
 // ---- Auth --------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -714,7 +766,7 @@ async fn the_document_describes_exactly_the_routes() {
         let op = &paths.get(*path).unwrap_or_else(|| panic!("{path} is not documented"))[method.to_lowercase()];
         assert!(op.is_object(), "{method} {path} is not documented");
         let secured = op.get("security").is_some();
-        let public = matches!(*path, "/health" | "/api/v1/openapi.json");
+        let public = matches!(*path, "/health" | "/api/v1/openapi.json" | "/metrics");
         assert_eq!(secured, !public, "{method} {path}: security");
         if secured {
             for status in ["401", "403", "500"] {

@@ -55,10 +55,18 @@ fn the_domain_crate_depends_on_no_io_crate() {
     }
 }
 
+/// The one file outside the store allowed to hold SQL: the benchmark's reference
+/// workload measures raw SQLite on a scratch table of its own (not lineout's schema,
+/// not through the ports) to show what the disk can do at all.
+const SQL_EXCEPTIONS: &[&str] = &["crates/cli/src/bench/reference.rs"];
+
 #[test]
 fn sql_lives_only_in_the_store() {
     for krate in ["domain", "app", "adapters", "web", "cli"] {
         for file in rust_files(&workspace().join("crates").join(krate).join("src")) {
+            if SQL_EXCEPTIONS.iter().any(|e| file.ends_with(e)) {
+                continue;
+            }
             let text = std::fs::read_to_string(&file).unwrap();
             for sql in ["SELECT ", "INSERT INTO", "UPDATE cases", "DELETE FROM", "CREATE TABLE"] {
                 assert!(!text.contains(sql), "{} contains SQL ({sql})", file.display());

@@ -47,6 +47,13 @@ impl IdGen for RandomIds {
         let mut rng = rand::rng();
         (0..32).map(|_| CROCKFORD[rng.random_range(0..32usize)] as char).collect()
     }
+    fn digits(&self, n: usize) -> String {
+        let mut rng = rand::rng();
+        (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    }
+    fn salt(&self) -> [u8; 16] {
+        rand::rng().random()
+    }
 }
 
 #[cfg(test)]

@@ -46,4 +46,14 @@ impl IdGen for SequentialIds {
         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
         format!("test{n:028}")
     }
+    fn digits(&self, n: usize) -> String {
+        let k = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{k:0>n$}").chars().rev().take(n).collect::<Vec<_>>().into_iter().rev().collect()
+    }
+    fn salt(&self) -> [u8; 16] {
+        let k = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut salt = [7u8; 16];
+        salt[..8].copy_from_slice(&k.to_le_bytes());
+        salt
+    }
 }

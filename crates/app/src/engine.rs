@@ -7,12 +7,13 @@
 use crate::error::Error;
 use crate::ports::{
     AdapterError, CaseFilter, CaseRecord, Clock, Conn, DeprovisionRequest, DueTimer, IdGen, Message, Network, Notifier,
-    OutboxRow, OutboxStats, OutboxStatus, Payments, Recipient, Role, Store, StoredEvent, TokenRecord, Upsert,
+    NumberFilter, NumberRecord, NumberState, OutboxRow, OutboxStats, OutboxStatus, Payments, Recipient, Role, Store,
+    StoredEvent, TokenRecord, Upsert,
 };
 use crate::writer::{Writer, WriterConfig};
-use lineout_domain::account::{Account, Device, Line};
+use lineout_domain::account::{Account, Device, Line, LineStatus};
 use lineout_domain::case::{
-    self, Actor, Case, CaseFacts, Command, DeviceFact, Event, EventKind, OpenCase, VerificationMethod,
+    self, Actor, Case, CaseFacts, CaseKind, Command, DeviceFact, Event, EventKind, OpenCase, VerificationMethod,
 };
 use lineout_domain::chain;
 use lineout_domain::effects::{self, Effect, TimerOp};
@@ -72,6 +73,8 @@ pub enum LineRef {
 /// The request to open a cancellation case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenRequest {
+    /// Cancellation (the default) or port-out.
+    pub kind: CaseKind,
     pub line: LineRef,
     pub channel: Channel,
     pub timing: Timing,
@@ -651,7 +654,7 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         LineRef::Id(id) => conn.get_line(id)?.ok_or_else(|| not_found("line", id.as_str()))?,
         LineRef::Msisdn(m) => conn.find_line_by_msisdn(m)?.ok_or_else(|| not_found("line", m.last4()))?,
     };
-    if let Some(existing) = conn.open_case_for_line(&line.id)? {
+    if let Some(existing) = conn.open_case_for_line(&line.id, req.kind)? {
         return Err(Error::CaseAlreadyOpen(existing.as_str().to_owned()));
     }
     let account = conn.get_account(&line.account_id)?.ok_or_else(|| Error::Internal("line without account".into()))?;
@@ -673,11 +676,12 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         language: account.language,
         billing_cycle_day: account.billing_cycle_day,
         cancellation_locked: account.locks.cancellation,
+        port_out_locked: account.locks.port_out,
         owed: account.owed,
         prepaid_balance: account.prepaid_balance,
         device,
     };
-    let open = OpenCase { channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
+    let open = OpenCase { kind: req.kind, channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
     let kinds = case::open(&open, actor, &inner.config.policy, now)?;
     let id = inner.ids.case_id(now);
     let case = persist(conn, &inner.config.policy, None, &id, kinds, actor, now).map_err(|e| match e {
@@ -703,7 +707,14 @@ fn execute(
 ) -> Result<Case, Error> {
     let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
     let kinds = case::decide(&record.case, cmd, actor, policy, now)?;
-    persist(conn, policy, Some(record), id, kinds, actor, now)
+    let ported = kinds.iter().any(|k| matches!(k, EventKind::PortedOut));
+    let case = persist(conn, policy, Some(record), id, kinds, actor, now)?;
+    if ported && let Some(open) = conn.open_case_for_line(&case.facts.line_id, CaseKind::Cancellation)? {
+        // The number left: an open cancellation of the same line ends with it.
+        let supersede = Command::Supersede { by_case: id.clone() };
+        execute(conn, policy, &open, &supersede, &Actor::System, now)?;
+    }
+    Ok(case)
 }
 
 fn fire_in(conn: &mut dyn Conn, policy: &Policy, timer: &DueTimer, now: OffsetDateTime) -> Result<bool, Error> {
@@ -798,6 +809,184 @@ fn persist(
         && !(is_new && record.case.line_status == record.case.facts.line_status)
     {
         conn.set_line_status(&record.case.facts.line_id, record.case.line_status, now)?;
+        let msisdn = &record.case.facts.msisdn;
+        match (record.case.line_status, record.case.kind) {
+            (LineStatus::Terminated, _) => {
+                // The number rests in aging (47 CFR 52.15(f)(1)(ii)) before it may be reassigned.
+                let days = i64::from(policy.aging_days(record.case.facts.account_kind));
+                conn.record_disconnect(msisdn, now, now + Duration::days(days), id)?;
+            }
+            (LineStatus::PortedOut, CaseKind::PortOut) => conn.record_port_out(msisdn, now, id)?,
+            _ => {}
+        }
     }
     Ok(record.case)
+}
+
+// ---- Port-out: Number Transfer PINs and the new operator's port request ---------------------
+
+/// A transfer PIN just issued: shown once, only its hash is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuedPin {
+    pub case: Case,
+    pub pin: String,
+}
+
+/// The new operator's port request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRequest {
+    pub msisdn: Msisdn,
+    pub account_id: AccountId,
+    pub pin: String,
+    pub new_operator: String,
+}
+
+/// Digits in a Number Transfer PIN.
+pub const TRANSFER_PIN_DIGITS: usize = 8;
+
+impl Engine {
+    /// Issues a Number Transfer PIN for a line: opens its port-out case if none is open,
+    /// otherwise voids the previous PIN. Every contact of the account is told at once.
+    pub async fn issue_transfer_pin(&self, line: LineRef, channel: Channel, actor: Actor) -> Result<IssuedPin, Error> {
+        let pin = self.inner.ids.digits(TRANSFER_PIN_DIGITS);
+        let salt = self.inner.ids.salt();
+        let secret = pin.clone();
+        // Hashing is slow on purpose: never on the writer thread.
+        let hash = tokio::task::spawn_blocking(move || crate::secrets::hash(&secret, salt))
+            .await
+            .map_err(|e| Error::Internal(format!("hash task: {e}")))??;
+        let pin_id = hash_secret(&hash)[..16].to_owned();
+        let inner = Arc::clone(&self.inner);
+        let case = self
+            .inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let line = resolve_line(conn, &line)?;
+                let case_id = match conn.open_case_for_line(&line.id, CaseKind::PortOut)? {
+                    Some(id) => id,
+                    None => {
+                        let req = OpenRequest {
+                            kind: CaseKind::PortOut,
+                            line: LineRef::Id(line.id.clone()),
+                            channel,
+                            timing: Timing::Immediate,
+                            note: None,
+                        };
+                        open_in(conn, &inner, &req, &actor)?.id
+                    }
+                };
+                conn.put_transfer_pin(&case_id, &pin_id, &hash)?;
+                let issue = Command::IssueTransferPin { pin_id };
+                execute(conn, &inner.config.policy, &case_id, &issue, &Actor::System, now)
+            })
+            .await?;
+        Ok(IssuedPin { case, pin })
+    }
+
+    /// Checks the new operator's port request against the line, its account and the PIN.
+    /// A refused request is recorded on the case (and counts toward voiding the PIN), then
+    /// reported as [`Error::PortRefused`].
+    pub async fn request_port(&self, request: PortRequest) -> Result<Case, Error> {
+        let lookup = request.msisdn.clone();
+        let (line, case_id, stored) = self
+            .read(move |c| {
+                let line = c.find_line_by_msisdn(&lookup)?.ok_or_else(|| not_found("line", lookup.last4()))?;
+                let case = c.open_case_for_line(&line.id, CaseKind::PortOut)?.ok_or(Error::NoTransferPin)?;
+                let pin = c.get_transfer_pin(&case)?;
+                Ok((line, case, pin))
+            })
+            .await?;
+        let candidate = request.pin.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            stored.and_then(|(pin_id, hash)| crate::secrets::verify(&candidate, &hash).then_some(pin_id))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("verify task: {e}")))?;
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let account = conn
+                    .get_account(&line.account_id)?
+                    .ok_or_else(|| Error::Internal("line without account".into()))?;
+                let current = conn.get_case(&case_id)?.ok_or_else(|| not_found("case", case_id.as_str()))?;
+                // The PIN must still be the one that was checked (a new PIN voids the old).
+                let pin_matches =
+                    matches!((&checked, &current.case.transfer_pin), (Some(id), Some(pin)) if *id == pin.pin_id);
+                let cmd = Command::RequestPort {
+                    new_operator: request.new_operator.clone(),
+                    account_matches: account.id == request.account_id,
+                    pin_matches,
+                    port_out_locked: account.locks.port_out,
+                };
+                let kinds = case::decide(&current.case, &cmd, &Actor::System, &inner.config.policy, now)?;
+                let refused = kinds.iter().find_map(|k| match k {
+                    EventKind::TransferPinVoided { reason } => Some(*reason),
+                    _ => None,
+                });
+                let refused = refused.or_else(|| {
+                    kinds.iter().find_map(|k| match k {
+                        EventKind::PortRequestRefused { reason, .. } => Some(*reason),
+                        _ => None,
+                    })
+                });
+                let case = persist(conn, &inner.config.policy, Some(current), &case_id, kinds, &Actor::System, now)?;
+                // The refusal is recorded (committed) and then reported.
+                Ok(match refused {
+                    Some(reason) => Err(Error::PortRefused(reason)),
+                    None => Ok(case),
+                })
+            })
+            .await?
+    }
+
+    // ---- Numbers -------------------------------------------------------------------------
+
+    /// A number's end-of-line record and its state now.
+    pub async fn number(&self, msisdn: Msisdn) -> Result<(NumberRecord, NumberState), Error> {
+        let now = self.now();
+        self.read(move |c| {
+            let rec = c.get_number(&msisdn)?.ok_or_else(|| not_found("number", msisdn.last4()))?;
+            let state = rec.state(now);
+            Ok((rec, state))
+        })
+        .await
+    }
+
+    /// Numbers in a state now, by number after the cursor (the page is bounded).
+    pub async fn list_numbers(
+        &self,
+        state: Option<NumberState>,
+        after: Option<Msisdn>,
+        limit: u32,
+    ) -> Result<Vec<NumberRecord>, Error> {
+        let filter = NumberFilter { state, now: self.now(), after, limit: limit.clamp(1, self.inner.config.max_page) };
+        self.read(move |c| Ok(c.list_numbers(&filter)?)).await
+    }
+
+    /// Every permanent disconnection with `from <= at < to`, read page by page (blocking).
+    pub fn disconnections_blocking(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, Msisdn)>, Error> {
+        let mut conn = self.inner.store.connect(Role::Reader)?;
+        let mut out = Vec::new();
+        let mut after: Option<(OffsetDateTime, Msisdn)> = None;
+        loop {
+            let page = conn.disconnections(from, to, after.as_ref(), 1_000)?;
+            let Some(last) = page.last().cloned() else { return Ok(out) };
+            out.extend(page);
+            after = Some(last);
+        }
+    }
+}
+
+fn resolve_line(conn: &mut dyn Conn, line: &LineRef) -> Result<Line, Error> {
+    match line {
+        LineRef::Id(id) => conn.get_line(id)?.ok_or_else(|| not_found("line", id.as_str())),
+        LineRef::Msisdn(m) => conn.find_line_by_msisdn(m)?.ok_or_else(|| not_found("line", m.last4())),
+    }
 }

@@ -27,6 +27,10 @@ pub enum Error {
     Concurrency,
     #[error("lineout is overloaded; retry later")]
     Overloaded,
+    #[error("the line has no Number Transfer PIN; the customer must request one")]
+    NoTransferPin,
+    #[error("port request refused: {}", .0.code())]
+    PortRefused(lineout_domain::case::PortRefusal),
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -51,6 +55,7 @@ impl Error {
                 "line" => "line_not_found",
                 "account" => "account_not_found",
                 "device" => "device_not_found",
+                "number" => "number_not_found",
                 _ => "not_found",
             },
             Self::CaseAlreadyOpen(_) => "case_already_open",
@@ -58,6 +63,8 @@ impl Error {
             Self::MissingReference(_) => "missing_reference",
             Self::Concurrency => "concurrent_update",
             Self::Overloaded => "overloaded",
+            Self::NoTransferPin => "no_transfer_pin",
+            Self::PortRefused(r) => r.code(),
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
         }
@@ -99,6 +106,8 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("line_not_found", 404, "No line has this id or number."),
     ("account_not_found", 404, "No account has this id."),
     ("device_not_found", 404, "No device has this id."),
+    ("number_not_found", 404, "lineout holds no end-of-line record for this number."),
+    ("no_transfer_pin", 404, "The line has no Number Transfer PIN; the customer must request one."),
     ("not_found", 404, "No such resource or route."),
     ("method_not_allowed", 405, "The route exists but not with this method."),
     ("case_already_open", 409, "The line already has an open cancellation case."),
@@ -113,6 +122,10 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("write_off_not_allowed", 409, "The balance exceeds the policy's write-off limit."),
     ("payload_too_large", 413, "The body exceeds the size limit."),
     ("unsupported_media_type", 415, "The body must be application/json."),
+    ("port_account_mismatch", 422, "The account number does not match the line's account."),
+    ("port_pin_invalid", 422, "The Number Transfer PIN is wrong."),
+    ("port_pin_expired", 422, "The Number Transfer PIN has expired or was replaced."),
+    ("port_pin_void", 422, "Too many wrong attempts: the PIN is void; the customer must request a new one."),
     ("device_mismatch", 422, "The device received does not match the line's device."),
     ("invalid_amount", 422, "The amount must be positive and in the account's currency."),
     ("invalid_date", 422, "The requested date is in the past or more than a year ahead."),

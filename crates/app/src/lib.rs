@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod notices;
 pub mod ports;
+pub mod secrets;
 pub mod writer;
 
 pub use engine::{Adapters, CaseDetail, Engine, EngineConfig, LineRef, OpenRequest};

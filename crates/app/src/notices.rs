@@ -51,6 +51,24 @@ pub fn render(notice: Notice, language: Language, case: &CaseId) -> (String, Str
                 format!("The line of request {id} has been cancelled. Keep this message as your confirmation."),
             ),
             Notice::RefundIssued => ("Your refund was issued", format!("The refund for request {id} was issued.")),
+            Notice::TransferPinIssued => (
+                "A Number Transfer PIN was issued",
+                format!(
+                    "A Number Transfer PIN was issued for your number (request {id}). If you did not ask for it, reply STOP or call us: it can be used to move your number to another carrier."
+                ),
+            ),
+            Notice::TransferPinVoided => (
+                "Your Number Transfer PIN was cancelled",
+                format!(
+                    "Too many wrong port attempts were made with your Number Transfer PIN (request {id}); it no longer works. Request a new one if you are moving your number."
+                ),
+            ),
+            Notice::PortedOut => (
+                "Your number moved to another carrier",
+                format!(
+                    "Your number left us for another carrier (request {id}). Keep this message as your confirmation."
+                ),
+            ),
         },
         Language::ZhHans => match notice {
             Notice::RequestReceived => {
@@ -68,6 +86,19 @@ pub fn render(notice: Notice, language: Language, case: &CaseId) -> (String, Str
             Notice::Frozen => ("一项销号申请已被冻结", format!("申请 {id} 疑似欺诈，已被冻结。您的线路保持正常。")),
             Notice::Terminated => ("您的线路已注销", format!("申请 {id} 对应的线路已注销。请保留此消息作为凭证。")),
             Notice::RefundIssued => ("您的退款已发放", format!("申请 {id} 的退款已发放。")),
+            Notice::TransferPinIssued => (
+                "已为您的号码生成携号转网密码",
+                format!(
+                    "已为您的号码生成携号转网密码（申请 {id}）。如非本人操作，请立即联系我们：该密码可用于将您的号码转到其他运营商。"
+                ),
+            ),
+            Notice::TransferPinVoided => (
+                "您的携号转网密码已作废",
+                format!("使用您的携号转网密码（申请 {id}）的错误尝试过多，该密码已作废。如需转网，请重新申请。"),
+            ),
+            Notice::PortedOut => {
+                ("您的号码已转至其他运营商", format!("您的号码已转至其他运营商（申请 {id}）。请保留此消息作为凭证。"))
+            }
         },
     };
     let scam = match language {

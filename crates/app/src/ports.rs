@@ -3,7 +3,7 @@
 //! adapters are async.
 
 use lineout_domain::account::{Account, Device, Line, LineStatus};
-use lineout_domain::case::{Case, Notice, TimerKind};
+use lineout_domain::case::{Case, CaseKind, Notice, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, Email, Language, LineId, Money, Msisdn};
 use lineout_domain::{Channel, Status};
 use time::OffsetDateTime;
@@ -19,6 +19,10 @@ pub trait IdGen: Send + Sync {
     fn case_id(&self, now: OffsetDateTime) -> CaseId;
     /// A fresh high-entropy secret for an API token (the caller stores only its hash).
     fn secret(&self) -> String;
+    /// `n` random decimal digits from a CSPRNG (transfer PINs, one-time codes).
+    fn digits(&self, n: usize) -> String;
+    /// 16 random bytes for a password-hash salt.
+    fn salt(&self) -> [u8; 16];
 }
 
 /// Errors from the store.
@@ -140,6 +144,73 @@ pub struct CaseFilter {
     pub limit: u32,
 }
 
+/// What became of a number whose line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberFate {
+    /// Permanently disconnected: ages until `available_at`, then may be reassigned.
+    Disconnected,
+    /// Ported out to another operator: not aged, not reported to the RND.
+    PortedOut,
+}
+
+/// A number's latest end-of-line record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRecord {
+    pub msisdn: Msisdn,
+    pub fate: NumberFate,
+    /// The latest permanent-disconnect (or port-out) time.
+    pub disconnected_at: OffsetDateTime,
+    /// When aging ends (disconnected numbers only).
+    pub available_at: Option<OffsetDateTime>,
+    pub case_id: CaseId,
+}
+
+/// A number's state as seen at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberState {
+    Aging,
+    Available,
+    PortedOut,
+}
+
+impl NumberState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aging => "aging",
+            Self::Available => "available",
+            Self::PortedOut => "ported_out",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "aging" => Some(Self::Aging),
+            "available" => Some(Self::Available),
+            "ported_out" => Some(Self::PortedOut),
+            _ => None,
+        }
+    }
+}
+
+impl NumberRecord {
+    /// The number's state at `now`.
+    pub fn state(&self, now: OffsetDateTime) -> NumberState {
+        match (self.fate, self.available_at) {
+            (NumberFate::PortedOut, _) => NumberState::PortedOut,
+            (NumberFate::Disconnected, Some(t)) if t > now => NumberState::Aging,
+            (NumberFate::Disconnected, _) => NumberState::Available,
+        }
+    }
+}
+
+/// Which numbers to list: those in `state` at `now`, after the cursor, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberFilter {
+    pub state: Option<NumberState>,
+    pub now: OffsetDateTime,
+    pub after: Option<Msisdn>,
+    pub limit: u32,
+}
+
 /// An API token as stored: only the SHA-256 of the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -202,9 +273,9 @@ pub trait Conn: Send {
 
     // Cases and events.
     fn get_case(&mut self, id: &CaseId) -> StoreResult<Option<CaseRecord>>;
-    /// The line's case that is not yet terminal, if any.
-    fn open_case_for_line(&mut self, line: &LineId) -> StoreResult<Option<CaseId>>;
-    /// Fails with `Conflict("case_open_for_line")` when the line already has an open case.
+    /// The line's case of this kind that is not yet terminal, if any.
+    fn open_case_for_line(&mut self, line: &LineId, kind: CaseKind) -> StoreResult<Option<CaseId>>;
+    /// Fails with `Conflict("case_open_for_line")` when the line already has an open case of the same kind.
     fn insert_case(&mut self, record: &CaseRecord) -> StoreResult<()>;
     /// Fails with `Conflict("case_version")` unless the stored version is `expected_version`.
     fn update_case(&mut self, record: &CaseRecord, expected_version: u64) -> StoreResult<()>;
@@ -255,6 +326,34 @@ pub trait Conn: Send {
     fn case_counts(&mut self) -> StoreResult<Vec<(Status, u64)>>;
     /// The due time of the earliest timer, if any (for timer-lag metrics).
     fn earliest_timer(&mut self) -> StoreResult<Option<OffsetDateTime>>;
+
+    // Numbers after their line ended (aging, FCC RND), and port-out PINs.
+    /// Records a permanent disconnection: the number's latest disconnect date (kept per number)
+    /// and one row in the append-only disconnection log the RND report reads.
+    fn record_disconnect(
+        &mut self,
+        msisdn: &Msisdn,
+        at: OffsetDateTime,
+        available_at: OffsetDateTime,
+        case: &CaseId,
+    ) -> StoreResult<()>;
+    /// Records that the number left for another operator (not a disconnection; no aging).
+    fn record_port_out(&mut self, msisdn: &Msisdn, at: OffsetDateTime, case: &CaseId) -> StoreResult<()>;
+    fn get_number(&mut self, msisdn: &Msisdn) -> StoreResult<Option<NumberRecord>>;
+    /// Numbers in a state at `now`, ordered by number, after the cursor.
+    fn list_numbers(&mut self, filter: &NumberFilter) -> StoreResult<Vec<NumberRecord>>;
+    /// Permanent disconnections with `from <= at < to`, ordered by (at, number), after the cursor.
+    fn disconnections(
+        &mut self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&(OffsetDateTime, Msisdn)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(OffsetDateTime, Msisdn)>>;
+    /// Stores (replacing any earlier one) the hash of a port-out case's transfer PIN.
+    fn put_transfer_pin(&mut self, case: &CaseId, pin_id: &str, pin_hash: &str) -> StoreResult<()>;
+    /// The (pin_id, hash) of a port-out case's current transfer PIN.
+    fn get_transfer_pin(&mut self, case: &CaseId) -> StoreResult<Option<(String, String)>>;
 
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;

@@ -109,7 +109,13 @@ fn parse_row(line: u64, record: &csv::StringRecord, columns: &Columns) -> Parsed
     };
     Parsed::Row(Row {
         line,
-        request: OpenRequest { line: LineRef::Msisdn(msisdn), channel: Channel::Bulk, timing, note: Some(reason) },
+        request: OpenRequest {
+            kind: lineout_domain::case::CaseKind::Cancellation,
+            line: LineRef::Msisdn(msisdn),
+            channel: Channel::Bulk,
+            timing,
+            note: Some(reason),
+        },
     })
 }
 

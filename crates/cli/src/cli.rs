@@ -37,6 +37,12 @@ pub enum Command {
     Migrate,
     /// Import accounts, lines or devices from a CSV or JSON file (idempotent).
     Import(ImportArgs),
+    /// What became of numbers whose line ended: aging, available again, ported out.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
+    /// Regulatory reports (the FCC Reassigned Numbers Database).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Terminate many lines at once from a file; each becomes a normal case (channel bulk).
     #[command(subcommand)]
     Bulk(BulkCommand),
@@ -251,4 +257,37 @@ pub struct BulkTerminateArgs {
     /// Stop at the first rejected row (rows before it stay done).
     #[arg(long)]
     pub stop_on_error: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NumbersCommand {
+    /// List numbers by state, in number order.
+    List {
+        /// aging, available or ported_out (all when omitted).
+        #[arg(long)]
+        state: Option<String>,
+        /// Most numbers to show.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The FCC Reassigned Numbers Database report of permanent disconnections for a month.
+    ///
+    /// Covers the 11th of the previous month through the 10th of MONTH (due by the 15th).
+    /// Writes the CSV (company_id,telephone_number,disconnect_date), or says explicitly that
+    /// there were none. Ported-out numbers are not disconnections.
+    Rnd {
+        /// The report month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// The provider's RND company id (3-10 letters or digits).
+        #[arg(long)]
+        company_id: String,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }

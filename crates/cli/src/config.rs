@@ -59,13 +59,16 @@ pub struct ServerConfig {
     pub listen: String,
     /// How long the worker sleeps when it found no due timer and no outbox row.
     pub worker_interval_ms: u64,
+    /// Worker loops running at once; each fires timers and delivers outbox rows, and
+    /// leases keep them from taking the same row. More loops overlap adapter calls.
+    pub workers: u32,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), worker_interval_ms: 200, body_limit_bytes: 1024 * 1024 }
+        Self { listen: "127.0.0.1:8080".into(), worker_interval_ms: 200, workers: 2, body_limit_bytes: 1024 * 1024 }
     }
 }
 
@@ -327,6 +330,7 @@ impl Config {
             "must be an IP address and port, e.g. 127.0.0.1:8080 or [::]:8080",
         );
         check((1..=60_000).contains(&self.server.worker_interval_ms), "server.worker_interval_ms", "must be 1-60000");
+        check((1..=64).contains(&self.server.workers), "server.workers", "must be 1-64");
         check(
             (1024..=64 * 1024 * 1024).contains(&self.server.body_limit_bytes),
             "server.body_limit_bytes",

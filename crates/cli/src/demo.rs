@@ -246,8 +246,13 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
             tracing::warn!(case = what, "no demo line fits; skipped");
             continue;
         };
-        let req =
-            OpenRequest { line: LineRef::Id(line.id.clone()), channel: plan.channel, timing: plan.timing, note: None };
+        let req = OpenRequest {
+            kind: lineout_domain::case::CaseKind::Cancellation,
+            line: LineRef::Id(line.id.clone()),
+            channel: plan.channel,
+            timing: plan.timing,
+            note: None,
+        };
         let case = match engine.open_case(req, agent.clone()).await {
             Ok(case) => case,
             Err(e) => {
@@ -363,6 +368,7 @@ mod tests {
         // The number the banner suggests really can get a case.
         let free = first.free_msisdn.clone().unwrap_or_default();
         let req = OpenRequest {
+            kind: lineout_domain::case::CaseKind::Cancellation,
             line: LineRef::Msisdn(lineout_domain::Msisdn::parse(&free)?),
             channel: Channel::Web,
             timing: Timing::Immediate,

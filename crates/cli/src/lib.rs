@@ -14,6 +14,7 @@ pub mod demo_data;
 pub mod error;
 pub mod import;
 pub mod logging;
+pub mod rnd;
 pub mod rows;
 pub mod serve;
 pub mod token;
@@ -127,6 +128,16 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 print_rejections: true,
             };
             import::command(&engine, &args.file, &opts)
+        }
+        Command::Numbers(cli::NumbersCommand::List { state, limit }) => {
+            rnd::list_command(&db::start_engine(&config)?, state.as_deref(), limit).map(|()| Outcome::Success)
+        }
+        Command::Report(cli::ReportCommand::Rnd { month, company_id, out }) => {
+            // Refuse bad arguments before touching the database.
+            rnd::company_id(&company_id)?;
+            rnd::window(&month)?;
+            rnd::report_command(&db::start_engine(&config)?, &month, &company_id, out.as_deref())
+                .map(|()| Outcome::Success)
         }
         Command::Bulk(cli::BulkCommand::Terminate(args)) => {
             std::fs::metadata(&args.file).map_err(|e| Error::io(&args.file, e))?;

@@ -36,8 +36,11 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         })
     };
-    let worker =
-        tokio::spawn(worker_loop(engine.clone(), Duration::from_millis(server.worker_interval_ms), stop_rx.clone()));
+    let workers: Vec<_> = (0..server.workers.max(1))
+        .map(|_| {
+            tokio::spawn(worker_loop(engine.clone(), Duration::from_millis(server.worker_interval_ms), stop_rx.clone()))
+        })
+        .collect();
     let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes);
     let mut web_stop = stop_rx;
     let served = lineout_web::serve(listener, state, async move {
@@ -47,8 +50,10 @@ pub async fn serve(
     // Whatever ended the server also ends the worker.
     let _ = stop_tx.send(true);
     trigger.abort();
-    if let Err(e) = worker.await {
-        tracing::error!(error = %e, "the worker task failed");
+    for worker in workers {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "a worker task failed");
+        }
     }
     tracing::info!("stopped");
     served.map_err(|e| Error::Failed(format!("HTTP server: {e}")))

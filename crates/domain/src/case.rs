@@ -39,6 +39,32 @@ impl Channel {
     }
 }
 
+/// What a case is for: ending the line, or letting its number leave for another operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    #[default]
+    Cancellation,
+    /// The number ports out to another operator instead of being cancelled.
+    PortOut,
+}
+
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancellation => "cancellation",
+            Self::PortOut => "port_out",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cancellation" => Some(Self::Cancellation),
+            "port_out" => Some(Self::PortOut),
+            _ => None,
+        }
+    }
+}
+
 /// When the customer wants service to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "date")]
@@ -86,6 +112,9 @@ pub struct CaseFacts {
     pub language: Language,
     pub billing_cycle_day: u8,
     pub cancellation_locked: bool,
+    /// The account holder's free lock against port-out.
+    #[serde(default)]
+    pub port_out_locked: bool,
     /// Unpaid charges (positive) or credit (negative) when the case opened.
     pub owed: Money,
     pub prepaid_balance: Money,
@@ -151,6 +180,34 @@ pub enum Notice {
     Frozen,
     Terminated,
     RefundIssued,
+    TransferPinIssued,
+    TransferPinVoided,
+    PortedOut,
+}
+
+/// Why a port request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortRefusal {
+    AccountMismatch,
+    PinInvalid,
+    PinExpired,
+    AccountLocked,
+    /// Too many wrong attempts: the PIN is void; the customer must request a new one.
+    TooManyAttempts,
+}
+
+impl PortRefusal {
+    /// The stable error code a refused port request answers with.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AccountMismatch => "port_account_mismatch",
+            Self::PinInvalid => "port_pin_invalid",
+            Self::PinExpired => "port_pin_expired",
+            Self::AccountLocked => "account_locked",
+            Self::TooManyAttempts => "port_pin_void",
+        }
+    }
 }
 
 /// Durable timers a case can hold, at most one of each kind.
@@ -161,17 +218,24 @@ pub enum TimerKind {
     DeviceReturnDeadline,
     ReviewSla,
     TerminationDue,
+    TransferPinExpiry,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 4] =
-        [Self::VerificationExpiry, Self::DeviceReturnDeadline, Self::ReviewSla, Self::TerminationDue];
+    pub const ALL: [TimerKind; 5] = [
+        Self::VerificationExpiry,
+        Self::DeviceReturnDeadline,
+        Self::ReviewSla,
+        Self::TerminationDue,
+        Self::TransferPinExpiry,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerificationExpiry => "verification_expiry",
             Self::DeviceReturnDeadline => "device_return_deadline",
             Self::ReviewSla => "review_sla",
             Self::TerminationDue => "termination_due",
+            Self::TransferPinExpiry => "transfer_pin_expiry",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -191,6 +255,8 @@ pub enum Status {
     InReview,
     /// Approved; the withdrawal window runs until termination is due.
     Approved,
+    /// Port-out: a transfer PIN is out; waiting for the new operator's port request.
+    AwaitingPort,
     /// Deprovisioning requested from the network.
     Terminating,
     /// Service ended; refund and final notice pending.
@@ -203,11 +269,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Self::Verifying,
         Self::Preparing,
         Self::InReview,
         Self::Approved,
+        Self::AwaitingPort,
         Self::Terminating,
         Self::Closing,
         Self::Closed,
@@ -222,6 +289,7 @@ impl Status {
             Self::Preparing => "preparing",
             Self::InReview => "in_review",
             Self::Approved => "approved",
+            Self::AwaitingPort => "awaiting_port",
             Self::Terminating => "terminating",
             Self::Closing => "closing",
             Self::Closed => "closed",
@@ -240,7 +308,7 @@ impl Status {
     }
     /// Before termination starts the customer can still withdraw or be frozen.
     fn before_termination(self) -> bool {
-        matches!(self, Self::Verifying | Self::Preparing | Self::InReview | Self::Approved)
+        matches!(self, Self::Verifying | Self::Preparing | Self::InReview | Self::Approved | Self::AwaitingPort)
     }
 }
 
@@ -282,6 +350,21 @@ pub enum Command {
     },
     /// The customer confirms the outcome (a record; the case closes on its own).
     ConfirmOutcome,
+    /// Port-out: a new transfer PIN was issued (the shell keeps only its hash); it voids the old one.
+    IssueTransferPin {
+        pin_id: String,
+    },
+    /// Port-out: the new operator's port request, as checked by the shell against the stored PIN.
+    RequestPort {
+        new_operator: String,
+        account_matches: bool,
+        pin_matches: bool,
+        port_out_locked: bool,
+    },
+    /// The line ported out through another case: this cancellation ends without terminating.
+    Supersede {
+        by_case: CaseId,
+    },
     /// Worker results and timers (system only).
     DeprovisioningConfirmed {
         effect_id: String,
@@ -320,6 +403,9 @@ impl Command {
             Self::ReportFraud { .. } => "report_fraud",
             Self::Close { .. } => "close",
             Self::ConfirmOutcome => "confirm_outcome",
+            Self::IssueTransferPin { .. } => "issue_transfer_pin",
+            Self::RequestPort { .. } => "request_port",
+            Self::Supersede { .. } => "supersede",
             Self::DeprovisioningConfirmed { .. } => "deprovisioning_confirmed",
             Self::RefundIssued { .. } => "refund_issued",
             Self::NoticeDelivered { .. } => "notice_delivered",
@@ -332,6 +418,8 @@ impl Command {
 /// The request to open a case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenCase {
+    #[serde(default)]
+    pub kind: CaseKind,
     pub channel: Channel,
     pub timing: Timing,
     pub facts: CaseFacts,
@@ -343,6 +431,8 @@ pub struct OpenCase {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum EventKind {
     Opened {
+        #[serde(default)]
+        kind: CaseKind,
         channel: Channel,
         timing: Timing,
         facts: Box<CaseFacts>,
@@ -425,6 +515,25 @@ pub enum EventKind {
         error: String,
     },
     OutcomeConfirmed,
+    TransferPinIssued {
+        pin_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    PortRequestRefused {
+        reason: PortRefusal,
+        attempts: u32,
+    },
+    TransferPinVoided {
+        reason: PortRefusal,
+    },
+    PortValidated {
+        new_operator: String,
+    },
+    PortedOut,
+    Superseded {
+        by_case: CaseId,
+    },
     Closed {
         note: Option<String>,
     },
@@ -458,6 +567,12 @@ impl EventKind {
             Self::NoticeDelivered { .. } => "notice_delivered",
             Self::EffectDeadLettered { .. } => "effect_dead_lettered",
             Self::OutcomeConfirmed => "outcome_confirmed",
+            Self::TransferPinIssued { .. } => "transfer_pin_issued",
+            Self::PortRequestRefused { .. } => "port_request_refused",
+            Self::TransferPinVoided { .. } => "transfer_pin_voided",
+            Self::PortValidated { .. } => "port_validated",
+            Self::PortedOut => "ported_out",
+            Self::Superseded { .. } => "superseded",
             Self::Closed { .. } => "closed",
         }
     }
@@ -488,6 +603,8 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
     pub id: CaseId,
+    #[serde(default)]
+    pub kind: CaseKind,
     /// The number of events applied (the seq of the last one).
     pub version: u64,
     pub status: Status,
@@ -518,6 +635,23 @@ pub struct Case {
     pub reject_reason: Option<RejectReason>,
     /// Effects that failed for good and need a person.
     pub dead_letters: u32,
+    /// Port-out: the current transfer PIN's id and expiry (None once void or used).
+    #[serde(default)]
+    pub transfer_pin: Option<TransferPin>,
+    /// Port-out: wrong port requests against the current PIN.
+    #[serde(default)]
+    pub port_attempts: u32,
+    /// Port-out: the operator the number left for.
+    #[serde(default)]
+    pub new_operator: Option<String>,
+}
+
+/// The current Number Transfer PIN of a port-out case (its hash lives in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferPin {
+    pub pin_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// Why a command was refused. Each variant has a stable code (see [`Error::code`]).
@@ -599,7 +733,11 @@ pub fn next_cycle_start(now: OffsetDateTime, cycle_day: u8) -> OffsetDateTime {
 
 /// Decides the events that open a new case.
 pub fn open(req: &OpenCase, actor: &Actor, policy: &Policy, now: OffsetDateTime) -> Result<Vec<EventKind>, Error> {
-    if req.facts.cancellation_locked {
+    let locked = match req.kind {
+        CaseKind::Cancellation => req.facts.cancellation_locked,
+        CaseKind::PortOut => req.facts.port_out_locked,
+    };
+    if locked {
         return Err(Error::AccountLocked);
     }
     if !matches!(req.facts.line_status, LineStatus::Active | LineStatus::Suspended) {
@@ -618,12 +756,14 @@ pub fn open(req: &OpenCase, actor: &Actor, policy: &Policy, now: OffsetDateTime)
     }
     let _ = actor;
     let mut events = vec![EventKind::Opened {
+        kind: req.kind,
         channel: req.channel,
         timing: req.timing,
         facts: Box::new(req.facts.clone()),
         note: req.note.clone(),
     }];
-    if req.facts.owed.is_positive() {
+    // A port-out is never blocked by an unpaid balance (FCC): the balance stays owed.
+    if req.facts.owed.is_positive() && req.kind == CaseKind::Cancellation {
         events.push(EventKind::SettlementRequired { owed: req.facts.owed });
     }
     Ok(events)
@@ -641,7 +781,10 @@ pub fn decide(
     use Status as S;
     let system_only = matches!(
         cmd,
-        C::DeprovisioningConfirmed { .. }
+        C::Supersede { .. }
+            | C::IssueTransferPin { .. }
+            | C::RequestPort { .. }
+            | C::DeprovisioningConfirmed { .. }
             | C::RefundIssued { .. }
             | C::NoticeDelivered { .. }
             | C::EffectDeadLettered { .. }
@@ -664,8 +807,65 @@ pub fn decide(
         return Err(Error::NotPermitted);
     }
 
+    let port_only = matches!(cmd, C::IssueTransferPin { .. } | C::RequestPort { .. });
+    let shared = matches!(
+        cmd,
+        C::Withdraw
+            | C::ReportFraud { .. }
+            | C::Close { .. }
+            | C::ConfirmOutcome
+            | C::DeprovisioningConfirmed { .. }
+            | C::RefundIssued { .. }
+            | C::NoticeDelivered { .. }
+            | C::EffectDeadLettered { .. }
+            | C::TimerFired { .. }
+    );
+    if !shared && port_only != (case.kind == CaseKind::PortOut) {
+        return Err(illegal(cmd, case));
+    }
     let mut events = Vec::new();
     match cmd {
+        C::IssueTransferPin { pin_id } => {
+            if case.status != S::AwaitingPort {
+                return Err(illegal(cmd, case));
+            }
+            let expires_at = now + Duration::days(i64::from(policy.port_out.pin_validity_days));
+            events.push(EventKind::TransferPinIssued { pin_id: pin_id.clone(), expires_at });
+        }
+        C::RequestPort { new_operator, account_matches, pin_matches, port_out_locked } => {
+            if case.status != S::AwaitingPort {
+                return Err(illegal(cmd, case));
+            }
+            check_text(new_operator)?;
+            let refusal = match &case.transfer_pin {
+                _ if *port_out_locked => Some(PortRefusal::AccountLocked),
+                None => Some(PortRefusal::PinExpired),
+                Some(pin) if pin.expires_at <= now => Some(PortRefusal::PinExpired),
+                Some(_) if !*account_matches => Some(PortRefusal::AccountMismatch),
+                Some(_) if !*pin_matches => Some(PortRefusal::PinInvalid),
+                Some(_) => None,
+            };
+            match refusal {
+                None => {
+                    events.push(EventKind::PortValidated { new_operator: new_operator.clone() });
+                    events.push(EventKind::TerminationStarted);
+                }
+                Some(reason) => {
+                    let counts = matches!(reason, PortRefusal::AccountMismatch | PortRefusal::PinInvalid);
+                    let attempts = case.port_attempts + u32::from(counts);
+                    events.push(EventKind::PortRequestRefused { reason, attempts });
+                    if counts && attempts >= policy.port_out.max_attempts && case.transfer_pin.is_some() {
+                        events.push(EventKind::TransferPinVoided { reason: PortRefusal::TooManyAttempts });
+                    }
+                }
+            }
+        }
+        C::Supersede { by_case } => {
+            if !matches!(case.status, S::Verifying | S::Preparing | S::InReview | S::Approved) {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::Superseded { by_case: by_case.clone() });
+        }
         C::VerifyIdentity { method } => {
             if case.status != S::Verifying {
                 return Err(illegal(cmd, case));
@@ -800,7 +1000,7 @@ pub fn decide(
                 return Err(illegal(cmd, case));
             }
             events.push(EventKind::DeprovisioningConfirmed { effect_id: effect_id.clone() });
-            events.push(EventKind::Terminated);
+            events.push(if case.kind == CaseKind::PortOut { EventKind::PortedOut } else { EventKind::Terminated });
             events.push(refund_decision(case, policy));
         }
         C::RefundIssued { effect_id, reference } => {
@@ -836,6 +1036,7 @@ pub fn decide(
             }
             (TimerKind::ReviewSla, S::InReview) if !case.review_overdue => events.push(EventKind::ReviewOverdue),
             (TimerKind::TerminationDue, S::Approved) => events.push(EventKind::TerminationStarted),
+            (TimerKind::TransferPinExpiry, S::AwaitingPort) => events.push(EventKind::Expired),
             // A timer that no longer matters (the step moved on) does nothing.
             _ => {}
         },
@@ -910,12 +1111,13 @@ fn refund_decision(case: &Case, policy: &Policy) -> EventKind {
 impl Case {
     /// Builds a case from its first event, which must be `Opened`.
     pub fn from_opened(id: CaseId, event: &Event) -> Option<Case> {
-        let EventKind::Opened { channel, timing, facts, .. } = &event.kind else { return None };
+        let EventKind::Opened { kind, channel, timing, facts, .. } = &event.kind else { return None };
         let zero = Money::zero(facts.owed.currency);
         Some(Case {
             id,
+            kind: *kind,
             version: event.seq,
-            status: Status::Verifying,
+            status: if *kind == CaseKind::PortOut { Status::AwaitingPort } else { Status::Verifying },
             channel: *channel,
             timing: *timing,
             facts: (**facts).clone(),
@@ -937,6 +1139,9 @@ impl Case {
             line_status: facts.line_status,
             reject_reason: None,
             dead_letters: 0,
+            transfer_pin: None,
+            port_attempts: 0,
+            new_operator: None,
         })
     }
 
@@ -1019,12 +1224,30 @@ impl Case {
             }
             E::RefundIssued { .. } => self.refund = Step::Done,
             E::NoticeDelivered { notice, .. } => {
-                if *notice == Notice::Terminated {
+                if matches!(notice, Notice::Terminated | Notice::PortedOut) {
                     self.customer_notified = true;
                 }
             }
             E::EffectDeadLettered { .. } => self.dead_letters = self.dead_letters.saturating_add(1),
             E::OutcomeConfirmed => {}
+            E::TransferPinIssued { pin_id, expires_at } => {
+                self.transfer_pin = Some(TransferPin { pin_id: pin_id.clone(), expires_at: *expires_at });
+                self.port_attempts = 0;
+            }
+            E::PortRequestRefused { attempts, .. } => self.port_attempts = *attempts,
+            E::TransferPinVoided { .. } => self.transfer_pin = None,
+            E::PortValidated { new_operator } => {
+                self.transfer_pin = None;
+                self.new_operator = Some(new_operator.clone());
+            }
+            E::PortedOut => {
+                self.status = Status::Closing;
+                self.line_status = LineStatus::PortedOut;
+            }
+            E::Superseded { .. } => {
+                self.status = Status::Closed;
+                self.line_status = LineStatus::PortedOut;
+            }
             E::Closed { .. } => self.status = Status::Closed,
         }
     }

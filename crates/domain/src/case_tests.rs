@@ -24,6 +24,7 @@ fn facts(owed: i64, prepaid: i64, device: bool) -> CaseFacts {
         language: Language::En,
         billing_cycle_day: 15,
         cancellation_locked: false,
+        port_out_locked: false,
         owed: Money::usd(owed),
         prepaid_balance: Money::usd(prepaid),
         device: device.then(|| DeviceFact {
@@ -49,7 +50,11 @@ struct Harness {
 
 impl Harness {
     fn open(f: CaseFacts, channel: Channel, policy: Policy) -> Harness {
-        let req = OpenCase { channel, timing: Timing::Immediate, facts: f, note: None };
+        Harness::open_kind(CaseKind::Cancellation, f, channel, policy)
+    }
+
+    fn open_kind(kind: CaseKind, f: CaseFacts, channel: Channel, policy: Policy) -> Harness {
+        let req = OpenCase { kind, channel, timing: Timing::Immediate, facts: f, note: None };
         let kinds = open(&req, &Actor::Customer, &policy, T0).unwrap_or_else(|e| panic!("open: {e}"));
         let mut events = Vec::new();
         let mut case: Option<Case> = None;
@@ -108,6 +113,10 @@ fn in_status(status: Status) -> Harness {
     let mut h = Harness::open(facts(1_000, 20_000, true), Channel::Web, no_auto());
     match status {
         Status::Verifying => {}
+        Status::AwaitingPort => {
+            h = Harness::open_kind(CaseKind::PortOut, facts(1_000, 0, false), Channel::Web, no_auto());
+            h.system(Command::IssueTransferPin { pin_id: "pin1".into() });
+        }
         Status::Preparing => {
             h.staff(verify());
         }
@@ -169,6 +178,17 @@ fn all_commands() -> Vec<(Command, Actor)> {
         (Command::ConfirmOutcome, Actor::Customer),
         (Command::DeprovisioningConfirmed { effect_id: "x".into() }, Actor::System),
         (Command::RefundIssued { effect_id: "x".into(), reference: "r".into() }, Actor::System),
+        (Command::IssueTransferPin { pin_id: "p2".into() }, Actor::System),
+        (
+            Command::RequestPort {
+                new_operator: "Other Mobile".into(),
+                account_matches: true,
+                pin_matches: true,
+                port_out_locked: false,
+            },
+            Actor::System,
+        ),
+        (Command::Supersede { by_case: CaseId::parse("C9").unwrap_or_else(|_| unreachable!()) }, Actor::System),
     ]
 }
 
@@ -184,6 +204,7 @@ fn allowed(status: Status) -> &'static [&'static str] {
             "reject",
             "withdraw",
             "report_fraud",
+            "supersede",
         ],
         Status::Preparing => &[
             "record_payment",
@@ -193,9 +214,11 @@ fn allowed(status: Status) -> &'static [&'static str] {
             "reject",
             "withdraw",
             "report_fraud",
+            "supersede",
         ],
-        Status::InReview => &["approve", "reject", "withdraw", "report_fraud"],
-        Status::Approved => &["withdraw", "report_fraud"],
+        Status::InReview => &["approve", "reject", "withdraw", "report_fraud", "supersede"],
+        Status::Approved => &["withdraw", "report_fraud", "supersede"],
+        Status::AwaitingPort => &["withdraw", "report_fraud", "issue_transfer_pin", "request_port"],
         Status::Terminating => &["deprovisioning_confirmed"],
         Status::Closing => &["close", "confirm_outcome", "refund_issued"],
         Status::Closed => &["confirm_outcome"],
@@ -320,7 +343,13 @@ fn opening_checks_locks_status_and_dates() {
     let p = Policy::default();
     let mut f = facts(0, 0, false);
     f.cancellation_locked = true;
-    let req = |f: CaseFacts, timing| OpenCase { channel: Channel::Web, timing, facts: f, note: None };
+    let req = |f: CaseFacts, timing| OpenCase {
+        kind: CaseKind::Cancellation,
+        channel: Channel::Web,
+        timing,
+        facts: f,
+        note: None,
+    };
     assert_eq!(open(&req(f.clone(), Timing::Immediate), &Actor::Customer, &p, T0), Err(Error::AccountLocked));
     f.cancellation_locked = false;
     f.line_status = LineStatus::Terminated;
@@ -438,4 +467,59 @@ proptest! {
         }
         prop_assert_eq!(chain::verify(h.case.id.as_str(), &links), Ok(()));
     }
+}
+
+#[test]
+fn a_port_out_ignores_the_unpaid_balance_and_counts_wrong_pins() {
+    let mut policy = Policy::default();
+    policy.port_out.max_attempts = 2;
+    let mut h = Harness::open_kind(CaseKind::PortOut, facts(9_999, 500, false), Channel::Web, policy);
+    assert_eq!(h.case.status, Status::AwaitingPort);
+    assert_eq!(h.case.settlement, Step::NotNeeded, "an unpaid balance never blocks a port-out");
+    h.system(Command::IssueTransferPin { pin_id: "p1".into() });
+    let port = |account_matches, pin_matches, port_out_locked| Command::RequestPort {
+        new_operator: "Mint".into(),
+        account_matches,
+        pin_matches,
+        port_out_locked,
+    };
+    h.system(port(true, true, true));
+    assert_eq!(h.case.port_attempts, 0, "a lock refusal is not a guess");
+    h.system(port(true, false, false));
+    h.system(port(false, true, false));
+    assert_eq!(h.case.transfer_pin, None, "two wrong attempts void the PIN");
+    h.system(port(true, true, false));
+    assert_eq!(h.case.status, Status::AwaitingPort, "a void PIN never validates");
+    // A new PIN works; the port completes and the line is ported out, not terminated.
+    h.system(Command::IssueTransferPin { pin_id: "p2".into() });
+    h.system(port(true, true, false));
+    assert_eq!(h.case.status, Status::Terminating);
+    h.system(Command::DeprovisioningConfirmed { effect_id: "d".into() });
+    assert_eq!((h.case.status, h.case.line_status), (Status::Closing, LineStatus::PortedOut));
+    assert!(h.names().contains(&"ported_out") && !h.names().contains(&"terminated"));
+}
+
+#[test]
+fn an_unused_transfer_pin_expires_and_a_port_out_cannot_open_when_locked() {
+    let mut h = Harness::open_kind(CaseKind::PortOut, facts(0, 0, false), Channel::Web, Policy::default());
+    h.system(Command::IssueTransferPin { pin_id: "p1".into() });
+    h.now += Duration::days(7);
+    let late = Command::RequestPort {
+        new_operator: "Mint".into(),
+        account_matches: true,
+        pin_matches: true,
+        port_out_locked: false,
+    };
+    h.system(late);
+    assert!(matches!(
+        h.events.last().map(|e| &e.kind),
+        Some(EventKind::PortRequestRefused { reason: PortRefusal::PinExpired, .. })
+    ));
+    h.system(Command::TimerFired { timer: TimerKind::TransferPinExpiry });
+    assert_eq!(h.case.status, Status::Expired);
+    let mut f = facts(0, 0, false);
+    f.port_out_locked = true;
+    let req =
+        OpenCase { kind: CaseKind::PortOut, channel: Channel::Web, timing: Timing::Immediate, facts: f, note: None };
+    assert_eq!(open(&req, &Actor::Customer, &Policy::default(), T0), Err(Error::AccountLocked));
 }

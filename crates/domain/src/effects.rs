@@ -109,7 +109,18 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
             }
         }
         E::RefundIssued { .. } => effects.push(notify(Notice::RefundIssued)),
-        E::Closed { .. } => timers.push(TimerOp::CancelAll),
+        E::Closed { .. } | E::Superseded { .. } => timers.push(TimerOp::CancelAll),
+        E::TransferPinIssued { expires_at, .. } => {
+            effects.push(notify(Notice::TransferPinIssued));
+            timers.push(TimerOp::Set(TimerKind::TransferPinExpiry, *expires_at));
+        }
+        E::TransferPinVoided { .. } => {
+            effects.push(notify(Notice::TransferPinVoided));
+            timers.push(TimerOp::Cancel(TimerKind::TransferPinExpiry));
+        }
+        E::PortValidated { .. } => timers.push(TimerOp::Cancel(TimerKind::TransferPinExpiry)),
+        E::PortedOut => effects.push(notify(Notice::PortedOut)),
+        E::PortRequestRefused { .. } => {}
         E::SettlementRequired { .. }
         | E::PaymentRecorded { .. }
         | E::BalanceWrittenOff { .. }

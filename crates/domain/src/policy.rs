@@ -33,6 +33,23 @@ pub struct Policy {
     pub number_aging: NumberAging,
     /// Delivery retries for outbox effects (messages, network calls, refunds).
     pub retry: Retry,
+    /// Number Transfer PINs for port-out.
+    pub port_out: PortOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortOut {
+    /// Days a Number Transfer PIN stays valid (Verizon, T-Mobile: 7; Google Fi: 14).
+    pub pin_validity_days: u32,
+    /// Wrong port requests (account number or PIN) before the PIN is void.
+    pub max_attempts: u32,
+}
+
+impl Default for PortOut {
+    fn default() -> Self {
+        Self { pin_validity_days: 7, max_attempts: 5 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +132,7 @@ impl Default for Policy {
             refund: Refund::default(),
             number_aging: NumberAging::default(),
             retry: Retry::default(),
+            port_out: PortOut::default(),
         }
     }
 }
@@ -229,6 +247,8 @@ impl Policy {
             "retry.max_delay_ms",
             "must be at least base_delay_ms and at most 86400000",
         );
+        check((1..=30).contains(&self.port_out.pin_validity_days), "port_out.pin_validity_days", "must be 1-30");
+        check((1..=20).contains(&self.port_out.max_attempts), "port_out.max_attempts", "must be 1-20");
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
@@ -241,6 +261,14 @@ impl Policy {
             .find(|b| b.below_cents.is_none_or(|limit| price.cents < limit))
             .map_or(0, |b| b.fee_cents);
         Money::new(fee, price.currency)
+    }
+
+    /// Days a disconnected number of this kind of account rests before reuse.
+    pub fn aging_days(&self, kind: crate::account::AccountKind) -> u32 {
+        match kind {
+            crate::account::AccountKind::Residential => self.number_aging.residential_days,
+            crate::account::AccountKind::Business => self.number_aging.business_days,
+        }
     }
 
     /// Delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped.

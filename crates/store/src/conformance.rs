@@ -15,7 +15,9 @@ use lineout_app::ports::{
     StoredEvent, TimerRow, TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, AccountKind, Device, Line, LineStatus, Locks, Ownership, Plan};
-use lineout_domain::case::{Actor, Case, CaseFacts, Channel, DeviceFact, Event, EventKind, Status, TimerKind, Timing};
+use lineout_domain::case::{
+    Actor, Case, CaseFacts, CaseKind, Channel, DeviceFact, Event, EventKind, Status, TimerKind, Timing,
+};
 use lineout_domain::chain;
 use lineout_domain::values::{
     AccountId, CaseId, Currency, DeviceId, Email, Iccid, Imei, Imsi, Language, LineId, Money, Msisdn, luhn_check_digit,
@@ -77,6 +79,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("timers_set_claim_fire_cancel", timers_set_claim_fire_cancel),
     ("outbox_lifecycle", outbox_lifecycle),
     ("case_counts_and_earliest_timer", case_counts_and_earliest_timer),
+    ("numbers_and_transfer_pins", numbers_and_transfer_pins),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
 ];
@@ -220,6 +223,7 @@ fn case_for(id: &str, line: &Line, channel: Channel, opened_at: OffsetDateTime) 
         language: Language::En,
         billing_cycle_day: 7,
         cancellation_locked: false,
+        port_out_locked: false,
         owed: Money::usd(0),
         prepaid_balance: Money::usd(1_000),
         device: Some(DeviceFact { device_id: valid(DeviceId::parse("dev-x")), imei: imei(99), price: Money::usd(10) }),
@@ -228,7 +232,13 @@ fn case_for(id: &str, line: &Line, channel: Channel, opened_at: OffsetDateTime) 
         seq: 1,
         at: opened_at,
         actor: Actor::Customer,
-        kind: EventKind::Opened { channel, timing: Timing::Immediate, facts: facts.into(), note: None },
+        kind: EventKind::Opened {
+            kind: Default::default(),
+            channel,
+            timing: Timing::Immediate,
+            facts: facts.into(),
+            note: None,
+        },
     };
     match Case::from_opened(case_id(id), &opened) {
         Some(c) => c,
@@ -496,13 +506,13 @@ pub fn one_open_case_per_line(f: &dyn Fixture) {
     let mut c = prepared(f, Role::Writer);
     let l = line("line-1", "acc-1", 1);
     let other = line("line-2", "acc-1", 2);
-    assert_eq!(ok(c.open_case_for_line(&l.id)), None);
+    assert_eq!(ok(c.open_case_for_line(&l.id, CaseKind::Cancellation)), None);
     let terminal: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_terminal()).collect();
     assert_eq!(terminal.len(), 5);
     for (i, end) in terminal.iter().enumerate() {
         let open = case_for(&format!("case-{i}"), &l, Channel::Ivr, at(i as i64));
         ok(c.insert_case(&record(&open)));
-        assert_eq!(ok(c.open_case_for_line(&l.id)), Some(open.id.clone()));
+        assert_eq!(ok(c.open_case_for_line(&l.id, CaseKind::Cancellation)), Some(open.id.clone()));
         // A second open case for the line is refused, in any open status.
         for (j, status) in Status::ALL.into_iter().filter(|s| !s.is_terminal()).enumerate() {
             let mut second = case_for(&format!("dup-{i}-{j}"), &l, Channel::Web, at(0));
@@ -515,7 +525,7 @@ pub fn one_open_case_per_line(f: &dyn Fixture) {
         ok(c.update_case(&record(&moved(&elsewhere, Status::Closed, at(1))), 1));
         // Once the case ends, the line is free again.
         ok(c.update_case(&record(&moved(&open, *end, at(100))), 1));
-        assert_eq!(ok(c.open_case_for_line(&l.id)), None, "after {end:?}");
+        assert_eq!(ok(c.open_case_for_line(&l.id, CaseKind::Cancellation)), None, "after {end:?}");
     }
     // Reopening a finished case while another is open would also break the rule.
     let current = case_for("case-current", &l, Channel::Store, at(0));
@@ -523,6 +533,57 @@ pub fn one_open_case_per_line(f: &dyn Fixture) {
     let finished = moved(&case_for("case-0", &l, Channel::Ivr, at(0)), Status::Closed, at(100));
     let reopened = moved(&finished, Status::Verifying, at(200));
     assert_eq!(c.update_case(&record(&reopened), 2), Err(StoreError::Conflict("case_open_for_line")));
+    // A port-out case is a different kind: it may be open beside the cancellation, once.
+    let mut port = case_for("port-1", &l, Channel::Web, at(300));
+    port.kind = CaseKind::PortOut;
+    port.status = Status::AwaitingPort;
+    ok(c.insert_case(&record(&port)));
+    assert_eq!(ok(c.open_case_for_line(&l.id, CaseKind::PortOut)), Some(port.id.clone()));
+    assert_eq!(ok(c.open_case_for_line(&l.id, CaseKind::Cancellation)), Some(current.id.clone()));
+    let mut port2 = case_for("port-2", &l, Channel::Web, at(301));
+    port2.kind = CaseKind::PortOut;
+    assert_eq!(c.insert_case(&record(&port2)), Err(StoreError::Conflict("case_open_for_line")));
+}
+
+pub fn numbers_and_transfer_pins(f: &dyn Fixture) {
+    use lineout_app::ports::{NumberFate, NumberFilter, NumberState};
+    let mut c = prepared(f, Role::Writer);
+    let (a, b, p) = (msisdn(1), msisdn(2), msisdn(3));
+    let (c1, c2, c3) = (case_id("case-1"), case_id("case-2"), case_id("case-3"));
+    assert_eq!(ok(c.get_number(&a)), None);
+    ok(c.record_disconnect(&a, at(0), at(90 * 86_400), &c1));
+    ok(c.record_disconnect(&b, at(10), at(10 + 45 * 86_400), &c2));
+    ok(c.record_port_out(&p, at(20), &c3));
+    let rec = ok(c.get_number(&a)).unwrap_or_else(|| panic!("number a"));
+    assert_eq!(
+        (rec.fate, rec.disconnected_at, rec.available_at),
+        (NumberFate::Disconnected, at(0), Some(at(90 * 86_400)))
+    );
+    assert_eq!(rec.state(at(1)), NumberState::Aging);
+    assert_eq!(rec.state(at(90 * 86_400)), NumberState::Available);
+    let list = |c: &mut Box<dyn Conn>, state, now| -> Vec<Msisdn> {
+        let filter = NumberFilter { state, now, after: None, limit: 10 };
+        ok(c.list_numbers(&filter)).into_iter().map(|n| n.msisdn).collect()
+    };
+    assert_eq!(list(&mut c, Some(NumberState::Aging), at(50 * 86_400)), vec![a.clone()]);
+    assert_eq!(list(&mut c, Some(NumberState::Available), at(50 * 86_400)), vec![b.clone()]);
+    assert_eq!(list(&mut c, Some(NumberState::PortedOut), at(50 * 86_400)), vec![p.clone()]);
+    assert_eq!(list(&mut c, None, at(0)), vec![a.clone(), b.clone(), p.clone()]);
+    let page = ok(c.list_numbers(&NumberFilter { state: None, now: at(0), after: Some(a.clone()), limit: 1 }));
+    assert_eq!(page.into_iter().map(|n| n.msisdn).collect::<Vec<_>>(), vec![b.clone()]);
+    // A later disconnection of the same number keeps the latest date; the log keeps both.
+    ok(c.record_disconnect(&a, at(200 * 86_400), at(290 * 86_400), &case_id("case-4")));
+    assert_eq!(ok(c.get_number(&a)).map(|n| n.disconnected_at), Some(at(200 * 86_400)));
+    // Ported-out numbers are not disconnections; the window is half-open and pages.
+    assert_eq!(ok(c.disconnections(at(0), at(11), None, 10)), vec![(at(0), a.clone()), (at(10), b.clone())]);
+    assert_eq!(ok(c.disconnections(at(0), at(10), None, 10)), vec![(at(0), a.clone())]);
+    assert_eq!(ok(c.disconnections(at(0), at(11), Some(&(at(0), a.clone())), 10)), vec![(at(10), b.clone())]);
+    assert_eq!(ok(c.disconnections(at(0), at(300 * 86_400), None, 10)).len(), 3);
+    // Transfer PINs: one per case, replaced by the next.
+    assert_eq!(ok(c.get_transfer_pin(&c3)), None);
+    ok(c.put_transfer_pin(&c3, "pin-1", "$argon2id$one"));
+    ok(c.put_transfer_pin(&c3, "pin-2", "$argon2id$two"));
+    assert_eq!(ok(c.get_transfer_pin(&c3)), Some(("pin-2".to_owned(), "$argon2id$two".to_owned())));
 }
 
 pub fn list_cases_filters_and_pages(f: &dyn Fixture) {

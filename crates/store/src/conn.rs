@@ -13,11 +13,11 @@ use crate::codec::{
 use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
 use crate::schema::terminal_statuses;
 use lineout_app::ports::{
-    CaseFilter, CaseRecord, Conn, DueTimer, OutboxRow, OutboxStats, StoreError, StoreResult, StoredEvent, TimerRow,
-    TokenRecord, Upsert,
+    CaseFilter, CaseRecord, Conn, DueTimer, NumberFate, NumberFilter, NumberRecord, NumberState, OutboxRow,
+    OutboxStats, StoreError, StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
-use lineout_domain::case::{Case, Status, TimerKind};
+use lineout_domain::case::{Case, CaseKind, Status, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
 
@@ -121,6 +121,22 @@ fn limit(n: u32) -> Val<'static> {
     Val::Int(i64::from(n))
 }
 
+fn number_record(r: &dyn Row) -> StoreResult<NumberRecord> {
+    let msisdn = Msisdn::from_stored(&r.text(0)?).map_err(|e| corrupt(format!("msisdn: {e}")))?;
+    let fate = match r.text(1)?.as_str() {
+        "disconnected" => NumberFate::Disconnected,
+        "ported_out" => NumberFate::PortedOut,
+        other => return Err(corrupt(format!("unknown number fate {other}"))),
+    };
+    Ok(NumberRecord {
+        msisdn,
+        fate,
+        disconnected_at: from_ms(r.int(2)?)?,
+        available_at: r.opt_int(3)?.map(from_ms).transpose()?,
+        case_id: codec::case_id(r, 4)?,
+    })
+}
+
 fn case_state(r: &dyn Row) -> StoreResult<Case> {
     serde_json::from_str(&r.text(0)?).map_err(|e| corrupt(format!("case state: {e}")))
 }
@@ -180,7 +196,7 @@ const UPDATE_DEVICE: &str = "UPDATE devices SET line_id = $2, imei = $3, model =
     OR must_return IS DISTINCT FROM $8)";
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, status, channel, line_id, account_id, opened_at, updated_at, \
-    version, last_hash, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    version, last_hash, state, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET status = $2, channel = $3, line_id = $4, account_id = $5, \
     opened_at = $6, updated_at = $7, version = $8, last_hash = $9, state = $10 WHERE id = $1 AND version = $11";
 
@@ -222,8 +238,26 @@ pub(crate) const GET_DEVICE: &str = concat!("SELECT ", device_columns!(), " FROM
 pub(crate) const DEVICES_FOR_LINE: &str =
     concat!("SELECT ", device_columns!(), " FROM devices WHERE line_id = $1 ORDER BY id");
 pub(crate) const GET_CASE: &str = "SELECT state, last_hash FROM cases WHERE id = $1";
-pub(crate) const OPEN_CASE_FOR_LINE: &str =
-    concat!("SELECT id FROM cases WHERE line_id = $1 AND status NOT IN ", terminal_statuses!(), " LIMIT 1");
+pub(crate) const OPEN_CASE_FOR_LINE: &str = concat!(
+    "SELECT id FROM cases WHERE line_id = $1 AND kind = $2 AND status NOT IN ",
+    terminal_statuses!(),
+    " LIMIT 1"
+);
+pub(crate) const RECORD_DISCONNECT: &str = "INSERT INTO numbers (msisdn, fate, disconnected_at, available_at, case_id) \
+    VALUES ($1, 'disconnected', $2, $3, $4) ON CONFLICT (msisdn) DO UPDATE SET fate = 'disconnected', \
+    disconnected_at = $2, available_at = $3, case_id = $4";
+pub(crate) const LOG_DISCONNECT: &str =
+    "INSERT INTO disconnections (at, msisdn, case_id) VALUES ($1, $2, $3) ON CONFLICT (at, msisdn) DO NOTHING";
+pub(crate) const RECORD_PORT_OUT: &str = "INSERT INTO numbers (msisdn, fate, disconnected_at, available_at, case_id) \
+    VALUES ($1, 'ported_out', $2, NULL, $3) ON CONFLICT (msisdn) DO UPDATE SET fate = 'ported_out', \
+    disconnected_at = $2, available_at = NULL, case_id = $3";
+pub(crate) const GET_NUMBER: &str =
+    "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
+pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
+    AND (at > $3 OR (at = $3 AND msisdn > $4)) ORDER BY at, msisdn LIMIT $5";
+pub(crate) const PUT_TRANSFER_PIN: &str = "INSERT INTO transfer_pins (case_id, pin_id, pin_hash) VALUES ($1, $2, $3) \
+    ON CONFLICT (case_id) DO UPDATE SET pin_id = $2, pin_hash = $3";
+pub(crate) const GET_TRANSFER_PIN: &str = "SELECT pin_id, pin_hash FROM transfer_pins WHERE case_id = $1";
 pub(crate) const APPEND_EVENT: &str =
     "INSERT INTO events (case_id, seq, at, kind, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const EVENTS_FOR_CASE: &str =
@@ -386,8 +420,8 @@ impl<D: Db> Conn for SqlConn<D> {
         self.row(GET_CASE, &[id.as_str().into()], case_record)
     }
 
-    fn open_case_for_line(&mut self, line: &LineId) -> StoreResult<Option<CaseId>> {
-        self.row(OPEN_CASE_FOR_LINE, &[line.as_str().into()], |r| codec::case_id(r, 0))
+    fn open_case_for_line(&mut self, line: &LineId, kind: CaseKind) -> StoreResult<Option<CaseId>> {
+        self.row(OPEN_CASE_FOR_LINE, &[line.as_str().into(), kind.as_str().into()], |r| codec::case_id(r, 0))
     }
 
     fn insert_case(&mut self, record: &CaseRecord) -> StoreResult<()> {
@@ -406,6 +440,7 @@ impl<D: Db> Conn for SqlConn<D> {
                 cols.version.into(),
                 record.last_hash.as_str().into(),
                 cols.state.as_str().into(),
+                c.kind.as_str().into(),
             ],
             CASE_ERRORS,
         )?;
@@ -589,6 +624,74 @@ impl<D: Db> Conn for SqlConn<D> {
     fn earliest_timer(&mut self) -> StoreResult<Option<OffsetDateTime>> {
         let due = self.row(EARLIEST_TIMER, &[], |r| r.opt_int(0))?;
         due.flatten().map(from_ms).transpose()
+    }
+
+    fn record_disconnect(
+        &mut self,
+        msisdn: &Msisdn,
+        at: OffsetDateTime,
+        available_at: OffsetDateTime,
+        case: &CaseId,
+    ) -> StoreResult<()> {
+        let number = msisdn.as_str();
+        self.exec(RECORD_DISCONNECT, &[number.into(), ms(at).into(), ms(available_at).into(), case.as_str().into()])?;
+        self.exec(LOG_DISCONNECT, &[ms(at).into(), number.into(), case.as_str().into()])?;
+        Ok(())
+    }
+
+    fn record_port_out(&mut self, msisdn: &Msisdn, at: OffsetDateTime, case: &CaseId) -> StoreResult<()> {
+        self.exec(RECORD_PORT_OUT, &[msisdn.as_str().into(), ms(at).into(), case.as_str().into()])?;
+        Ok(())
+    }
+
+    fn get_number(&mut self, msisdn: &Msisdn) -> StoreResult<Option<NumberRecord>> {
+        self.row(GET_NUMBER, &[msisdn.as_str().into()], number_record)
+    }
+
+    fn list_numbers(&mut self, filter: &NumberFilter) -> StoreResult<Vec<NumberRecord>> {
+        // `$1` (now) is bound in every variant; where the state needs no time it is only typed.
+        let condition = match filter.state {
+            None => "CAST($1 AS BIGINT) IS NOT NULL",
+            Some(NumberState::Aging) => "fate = 'disconnected' AND available_at > $1",
+            Some(NumberState::Available) => "fate = 'disconnected' AND available_at <= $1",
+            Some(NumberState::PortedOut) => "fate = 'ported_out' AND CAST($1 AS BIGINT) IS NOT NULL",
+        };
+        let sql = format!(
+            "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers \
+             WHERE {condition} AND msisdn > $2 ORDER BY msisdn LIMIT $3"
+        );
+        let after = filter.after.as_ref().map_or("", Msisdn::as_str);
+        self.rows(&sql, &[ms(filter.now).into(), after.into(), limit(filter.limit)], number_record)
+    }
+
+    fn disconnections(
+        &mut self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&(OffsetDateTime, Msisdn)>,
+        limit_n: u32,
+    ) -> StoreResult<Vec<(OffsetDateTime, Msisdn)>> {
+        let (after_at, after_number) = match after {
+            Some((at, number)) => (ms(*at), number.as_str()),
+            None => (ms(from) - 1, ""),
+        };
+        self.rows(
+            DISCONNECTIONS,
+            &[ms(from).into(), ms(to).into(), after_at.into(), after_number.into(), limit(limit_n)],
+            |r| {
+                let number = Msisdn::from_stored(&r.text(1)?).map_err(|e| corrupt(format!("msisdn: {e}")))?;
+                Ok((from_ms(r.int(0)?)?, number))
+            },
+        )
+    }
+
+    fn put_transfer_pin(&mut self, case: &CaseId, pin_id: &str, pin_hash: &str) -> StoreResult<()> {
+        self.exec(PUT_TRANSFER_PIN, &[case.as_str().into(), pin_id.into(), pin_hash.into()])?;
+        Ok(())
+    }
+
+    fn get_transfer_pin(&mut self, case: &CaseId) -> StoreResult<Option<(String, String)>> {
+        self.row(GET_TRANSFER_PIN, &[case.as_str().into()], |r| Ok((r.text(0)?, r.text(1)?)))
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {

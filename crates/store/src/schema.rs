@@ -288,11 +288,75 @@ CREATE TABLE api_tokens (
 );
 "#;
 
-/// The numbered scripts for a dialect, in order.
+/// Version 2: port-out cases beside cancellations (one open case per line and kind),
+/// transfer PIN hashes, and what became of numbers (aging, the RND disconnection log).
+const SQLITE_V2: &str = r#"
+ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'cancellation';
+DROP INDEX cases_open_line_key;
+CREATE UNIQUE INDEX cases_open_line_key ON cases (line_id, kind)
+    WHERE status NOT IN ('closed', 'rejected', 'withdrawn', 'expired', 'frozen');
+
+CREATE TABLE transfer_pins (
+    case_id  TEXT NOT NULL,
+    pin_id   TEXT NOT NULL,
+    pin_hash TEXT NOT NULL,
+    CONSTRAINT transfer_pins_pkey PRIMARY KEY (case_id)
+) STRICT;
+
+CREATE TABLE numbers (
+    msisdn          TEXT NOT NULL,
+    fate            TEXT NOT NULL,
+    disconnected_at INTEGER NOT NULL,
+    available_at    INTEGER,
+    case_id         TEXT NOT NULL,
+    CONSTRAINT numbers_pkey PRIMARY KEY (msisdn)
+) STRICT;
+CREATE INDEX numbers_fate_idx ON numbers (fate, msisdn);
+
+CREATE TABLE disconnections (
+    at      INTEGER NOT NULL,
+    msisdn  TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    CONSTRAINT disconnections_pkey PRIMARY KEY (at, msisdn)
+) STRICT, WITHOUT ROWID;
+"#;
+
+const POSTGRES_V2: &str = r#"
+ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'cancellation';
+DROP INDEX cases_open_line_key;
+CREATE UNIQUE INDEX cases_open_line_key ON cases (line_id, kind)
+    WHERE status NOT IN ('closed', 'rejected', 'withdrawn', 'expired', 'frozen');
+
+CREATE TABLE transfer_pins (
+    case_id  TEXT COLLATE "C" NOT NULL,
+    pin_id   TEXT NOT NULL,
+    pin_hash TEXT NOT NULL,
+    CONSTRAINT transfer_pins_pkey PRIMARY KEY (case_id)
+);
+
+CREATE TABLE numbers (
+    msisdn          TEXT COLLATE "C" NOT NULL,
+    fate            TEXT NOT NULL,
+    disconnected_at BIGINT NOT NULL,
+    available_at    BIGINT,
+    case_id         TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT numbers_pkey PRIMARY KEY (msisdn)
+);
+CREATE INDEX numbers_fate_idx ON numbers (fate, msisdn);
+
+CREATE TABLE disconnections (
+    at      BIGINT NOT NULL,
+    msisdn  TEXT COLLATE "C" NOT NULL,
+    case_id TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT disconnections_pkey PRIMARY KEY (at, msisdn)
+);
+"#;
+
+/// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1)],
-        Dialect::Postgres => &[(1, POSTGRES_V1)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2)],
+        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2)],
     }
 }
 

@@ -133,7 +133,7 @@ const UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("lines.msisdn", "lines_msisdn_key"),
     ("devices.id", "devices_pkey"),
     ("cases.id", "cases_pkey"),
-    ("cases.line_id", "cases_open_line_key"),
+    ("cases.line_id, cases.kind", "cases_open_line_key"),
     ("events.case_id, events.seq", "events_pkey"),
     ("timers.case_id, timers.kind", "timers_pkey"),
     ("outbox.id", "outbox_pkey"),

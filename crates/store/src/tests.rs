@@ -118,6 +118,7 @@ conformance_tests!(
     timers_set_claim_fire_cancel,
     outbox_lifecycle,
     case_counts_and_earliest_timer,
+    numbers_and_transfer_pins,
     tokens_insert_find,
     corrupt_rows_are_errors,
 );
@@ -215,7 +216,7 @@ fn throughput_of_case_creation_on_sqlite() {
             let line = c.get_line(&LineId::parse(&format!("line-{i}")).unwrap()).unwrap().unwrap();
             let acc = c.get_account(&line.account_id).unwrap().unwrap();
             assert!(c.devices_for_line(&line.id).unwrap().is_empty());
-            assert!(c.open_case_for_line(&line.id).unwrap().is_none());
+            assert!(c.open_case_for_line(&line.id, lineout_domain::case::CaseKind::Cancellation).unwrap().is_none());
             let facts = CaseFacts {
                 account_id: acc.id.clone(),
                 account_kind: acc.kind,
@@ -229,6 +230,7 @@ fn throughput_of_case_creation_on_sqlite() {
                 language: acc.language,
                 billing_cycle_day: acc.billing_cycle_day,
                 cancellation_locked: false,
+                port_out_locked: false,
                 owed: acc.owed,
                 prepaid_balance: acc.prepaid_balance,
                 device: None,
@@ -239,6 +241,7 @@ fn throughput_of_case_creation_on_sqlite() {
                 at: now,
                 actor: Actor::Customer,
                 kind: EventKind::Opened {
+                    kind: Default::default(),
                     channel: Channel::Web,
                     timing: Timing::Immediate,
                     facts: facts.into(),

@@ -77,7 +77,8 @@ wire_enum!(
 wire_enum!(
     /// Where a case stands.
     StatusDto <=> Status {
-        Verifying, Preparing, InReview, Approved, Terminating, Closing, Closed, Rejected, Withdrawn, Expired, Frozen
+        Verifying, Preparing, InReview, Approved, AwaitingPort, Terminating, Closing, Closed, Rejected, Withdrawn,
+        Expired, Frozen
     }
 );
 wire_enum!(
@@ -139,6 +140,9 @@ fn notice_name(n: Notice) -> &'static str {
         Notice::Frozen => "frozen",
         Notice::Terminated => "terminated",
         Notice::RefundIssued => "refund_issued",
+        Notice::TransferPinIssued => "transfer_pin_issued",
+        Notice::TransferPinVoided => "transfer_pin_voided",
+        Notice::PortedOut => "ported_out",
     }
 }
 
@@ -576,7 +580,13 @@ impl OpenCaseIn {
             (None, Some(m)) => LineRef::Msisdn(field("msisdn", Msisdn::parse(m))?),
             _ => return Err(ApiError::field("line_id", "give exactly one of line_id and msisdn")),
         };
-        Ok(OpenRequest { line, channel: self.channel.into(), timing: self.timing.into_domain()?, note: self.note })
+        Ok(OpenRequest {
+            kind: lineout_domain::case::CaseKind::Cancellation,
+            line,
+            channel: self.channel.into(),
+            timing: self.timing.into_domain()?,
+            note: self.note,
+        })
     }
 }
 
@@ -840,7 +850,8 @@ pub struct EventOut {
 fn event_data(kind: &EventKind) -> Value {
     use EventKind as K;
     match kind {
-        K::Opened { channel, timing, facts, note } => json!({
+        K::Opened { kind, channel, timing, facts, note } => json!({
+            "kind": kind.as_str(),
             "channel": ChannelDto::from(*channel),
             "timing": TimingDto::from(*timing),
             "line_id": facts.line_id.as_str(),
@@ -887,12 +898,18 @@ fn event_data(kind: &EventKind) -> Value {
             json!({ "effect_id": effect_id, "effect": effect, "error": error })
         }
         K::Closed { note } => json!({ "note": note }),
+        K::TransferPinIssued { pin_id, expires_at } => json!({ "pin_id": pin_id, "expires_at": rfc3339(*expires_at) }),
+        K::PortRequestRefused { reason, attempts } => json!({ "reason": reason.code(), "attempts": attempts }),
+        K::TransferPinVoided { reason } => json!({ "reason": reason.code() }),
+        K::PortValidated { new_operator } => json!({ "new_operator": new_operator }),
+        K::Superseded { by_case } => json!({ "by_case": by_case.as_str() }),
         K::Settled
         | K::ReviewOverdue
         | K::Withdrawn
         | K::Expired
         | K::TerminationStarted
         | K::Terminated
+        | K::PortedOut
         | K::OutcomeConfirmed => json!({}),
     }
 }

@@ -78,7 +78,8 @@ parse_id!(
     lineout_domain::values::AccountId,
     lineout_domain::values::LineId,
     lineout_domain::values::DeviceId,
-    lineout_domain::values::CaseId
+    lineout_domain::values::CaseId,
+    lineout_domain::values::Msisdn
 );
 
 impl<T, S> FromRequestParts<S> for PathId<T>
@@ -113,12 +114,13 @@ macro_rules! scope {
 scope!(
     CasesRead => "cases:read",
     AccountsRead => "accounts:read",
-    AccountsWrite => "accounts:write"
+    AccountsWrite => "accounts:write",
+    PortRequest => "port:request"
 );
 
 /// Every scope a token can hold, for documentation and token creation.
 pub const SCOPES: &[&str] =
-    &["cases:read", "cases:write", "cases:customer", "accounts:read", "accounts:write", "admin"];
+    &["cases:read", "cases:write", "cases:customer", "accounts:read", "accounts:write", "port:request", "admin"];
 
 /// The header with which a client acts for the customer (value `customer`).
 pub const ON_BEHALF_OF: &str = "x-lineout-on-behalf-of";

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 mod extract;
 pub mod metrics;
+mod numbers;
 mod openapi;
 mod routes;
 mod state;

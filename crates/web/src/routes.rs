@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases};
+use crate::{accounts, cases, numbers};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -38,6 +38,10 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/cases", || get(cases::list_cases)),
     ("GET", "/api/v1/cases/{id}", || get(cases::get_case)),
     ("POST", "/api/v1/cases/{id}/commands", || post(cases::command_case)),
+    ("POST", "/api/v1/lines/{id}/transfer-pin", || post(numbers::issue_transfer_pin)),
+    ("POST", "/api/v1/port-requests", || post(numbers::request_port)),
+    ("GET", "/api/v1/numbers", || get(numbers::list_numbers)),
+    ("GET", "/api/v1/numbers/{msisdn}", || get(numbers::get_number)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

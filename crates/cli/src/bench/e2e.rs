@@ -88,6 +88,8 @@ pub struct E2e {
     pub largest_batch: u64,
     /// CPU cores this process used on average during the run.
     pub cores: Option<f64>,
+    /// Share of one core used by the group-commit writer thread (1.0 = saturated).
+    pub writer_thread_busy: Option<f64>,
     pub peak_rss_kib: Option<u64>,
 }
 
@@ -131,6 +133,7 @@ async fn drive(engine: &Engine, opts: E2eOptions) -> Result<E2e> {
     let stats = engine.writer().stats();
     let (commits_before, jobs_before) = (stats.commits.load(Ordering::Relaxed), stats.jobs.load(Ordering::Relaxed));
     let cpu_before = proc::own_cpu_seconds();
+    let writer_before = proc::thread_cpu_seconds(None, proc::WRITER_THREAD);
     let sampler = proc::MemorySampler::start(None, Duration::from_millis(200));
     let mut workers = tokio::task::JoinSet::new();
     {
@@ -238,6 +241,9 @@ async fn drive(engine: &Engine, opts: E2eOptions) -> Result<E2e> {
     e2e.jobs_per_commit = e2e.jobs as f64 / (e2e.commits.max(1)) as f64;
     e2e.largest_batch = stats.max_batch_seen.load(Ordering::Relaxed);
     e2e.cores = proc::own_cpu_seconds().zip(cpu_before).map(|(a, b)| (a - b) / e2e.seconds.max(1e-9));
+    e2e.writer_thread_busy = proc::thread_cpu_seconds(None, proc::WRITER_THREAD)
+        .zip(writer_before)
+        .map(|(a, b)| (a - b) / e2e.seconds.max(1e-9));
     e2e.peak_rss_kib = Some(sampler.finish().rss_kib);
     Ok(e2e)
 }
@@ -326,7 +332,13 @@ async fn one_case(engine: &Engine, n: u64, actor: Actor) -> Steps {
             return steps;
         }
     };
-    let req = OpenRequest { line: LineRef::Id(line), channel: Channel::Api, timing: Timing::Immediate, note: None };
+    let req = OpenRequest {
+        kind: lineout_domain::case::CaseKind::Cancellation,
+        line: LineRef::Id(line),
+        channel: Channel::Api,
+        timing: Timing::Immediate,
+        note: None,
+    };
     let t = Instant::now();
     let case = match engine.open_case(req, actor.clone()).await {
         Ok(c) => c,

@@ -74,6 +74,8 @@ pub struct Phase {
     /// CPU cores used on average by the server and by the load generator.
     pub server_cores: Option<f64>,
     pub client_cores: Option<f64>,
+    /// Share of one core used by the server's group-commit writer thread (1.0 = saturated).
+    pub writer_thread_busy: Option<f64>,
 }
 
 /// Everything the intake workload measured.
@@ -146,10 +148,12 @@ fn drive(server: &Server, config: &Config, token: &str, seeded: &Seeded, opts: &
 /// Runs a phase and adds the CPU used by the server and by this process meanwhile.
 fn measured(server: &Server, phase: impl FnOnce() -> Phase) -> Phase {
     let (server_before, own_before) = (server.cpu_seconds(), proc::own_cpu_seconds());
+    let writer_before = server.writer_cpu_seconds();
     let mut p = phase();
     let secs = p.seconds.max(1e-9);
     p.server_cores = server.cpu_seconds().zip(server_before).map(|(a, b)| (a - b) / secs);
     p.client_cores = proc::own_cpu_seconds().zip(own_before).map(|(a, b)| (a - b) / secs);
+    p.writer_thread_busy = server.writer_cpu_seconds().zip(writer_before).map(|(a, b)| (a - b) / secs);
     p
 }
 
@@ -321,6 +325,7 @@ async fn load(
         ran_out_of_lines: all.ran_out,
         server_cores: None,
         client_cores: None,
+        writer_thread_busy: None,
     }
 }
 

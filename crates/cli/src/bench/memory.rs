@@ -31,6 +31,12 @@ pub struct MemoryReport {
     pub cases_listed: u64,
     /// How long the server was left running with its workers after the requests.
     pub idle_seconds: f64,
+    /// The server's RSS (KiB) about every second while it was left running.
+    pub rss_timeline_kib: Vec<u64>,
+    /// Outbox rows pending before and after that time (the worker delivers the bulk
+    /// cases' notices meanwhile, through the fake notifier).
+    pub outbox_pending_before: Option<u64>,
+    pub outbox_pending_after: Option<u64>,
     pub shutdown_seconds: f64,
     pub shutdown_clean: bool,
 }
@@ -61,9 +67,14 @@ pub fn run(
         report.after_requests.rss_mib(),
         idle.as_secs()
     );
+    report.outbox_pending_before = pending(db);
     let started = Instant::now();
-    std::thread::sleep(idle);
+    while started.elapsed() < idle {
+        std::thread::sleep(Duration::from_secs(1).min(idle));
+        report.rss_timeline_kib.push(server.memory().map_or(0, |m| m.rss_kib));
+    }
     report.idle_seconds = started.elapsed().as_secs_f64();
+    report.outbox_pending_after = pending(db);
     let mut peak = sampler.finish();
     if let Some(m) = server.memory() {
         peak.hwm_kib = peak.hwm_kib.max(m.hwm_kib);
@@ -74,6 +85,13 @@ pub fn run(
     report.shutdown_seconds = shutdown.as_secs_f64();
     report.shutdown_clean = clean;
     Ok(report)
+}
+
+/// Outbox rows pending, read through the store's port (outside the runtime).
+fn pending(db: &BenchDb) -> Option<u64> {
+    let store = crate::db::open_store(&db.config(&crate::config::Config::default()).database).ok()?;
+    let mut conn = store.connect(lineout_app::ports::Role::Reader).ok()?;
+    conn.outbox_stats().ok().map(|s| s.pending)
 }
 
 async fn requests(server: &Server, token: &str, lines: u64) -> Result<MemoryReport> {

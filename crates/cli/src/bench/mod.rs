@@ -39,7 +39,8 @@ pub enum Workload {
     Bulk,
     /// Only the raw SQLite reference of this disk.
     Reference,
-    /// Everything above, in that order (after the reference).
+    /// Everything: reference, bulk (+ memory), intake, e2e. Bulk runs first so its
+    /// in-process memory peaks start from a small process, not from e2e's heap.
     All,
 }
 
@@ -81,7 +82,7 @@ pub struct BenchArgs {
     /// Where to put the temporary databases and files (default: the system's temp dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Keep the temporary directory (its path is printed).
+    /// Keep the temporary directory and the workloads' SQLite databases (the path is printed).
     #[arg(long)]
     pub keep: bool,
 }
@@ -194,47 +195,6 @@ pub fn command(
     }
     save(&report)?;
 
-    if wants(Workload::Intake) {
-        let db = db_for("intake");
-        report.note_schema(&db);
-        let opts = intake::IntakeOptions {
-            seconds: args.seconds,
-            connections: args.connections as usize,
-            lines: args.intake_lines,
-            rate: args.rate,
-            exe: exe.clone(),
-            config_file: config_file.map(Path::to_path_buf),
-        };
-        match intake::run(&db, config, &opts) {
-            Ok(i) => {
-                report::print_intake(&i, report.reference.as_ref());
-                report.intake = Some(i);
-            }
-            Err(e) => report.failed("intake", &e),
-        }
-        remove_sqlite(&db);
-        save(&report)?;
-    }
-
-    if wants(Workload::E2e) {
-        let db = db_for("e2e");
-        report.note_schema(&db);
-        let opts = e2e::E2eOptions {
-            cases: args.cases,
-            in_flight: args.in_flight as usize,
-            outbox_workers: args.outbox_workers as usize,
-        };
-        match e2e::run(&db, config, opts) {
-            Ok(r) => {
-                report::print_e2e(&r);
-                report.e2e = Some(r);
-            }
-            Err(e) => report.failed("e2e", &e),
-        }
-        remove_sqlite(&db);
-        save(&report)?;
-    }
-
     if wants(Workload::Bulk) {
         let db = db_for("bulk");
         report.note_schema(&db);
@@ -255,7 +215,54 @@ pub fn command(
             }
             Err(e) => report.failed("bulk", &e),
         }
-        remove_sqlite(&db);
+        if !args.keep {
+            remove_sqlite(&db);
+        }
+        save(&report)?;
+    }
+
+    if wants(Workload::Intake) {
+        let db = db_for("intake");
+        report.note_schema(&db);
+        let opts = intake::IntakeOptions {
+            seconds: args.seconds,
+            connections: args.connections as usize,
+            lines: args.intake_lines,
+            rate: args.rate,
+            exe: exe.clone(),
+            config_file: config_file.map(Path::to_path_buf),
+        };
+        match intake::run(&db, config, &opts) {
+            Ok(i) => {
+                report::print_intake(&i, report.reference.as_ref());
+                report.intake = Some(i);
+            }
+            Err(e) => report.failed("intake", &e),
+        }
+        if !args.keep {
+            remove_sqlite(&db);
+        }
+        save(&report)?;
+    }
+
+    if wants(Workload::E2e) {
+        let db = db_for("e2e");
+        report.note_schema(&db);
+        let opts = e2e::E2eOptions {
+            cases: args.cases,
+            in_flight: args.in_flight as usize,
+            outbox_workers: args.outbox_workers as usize,
+        };
+        match e2e::run(&db, config, opts) {
+            Ok(r) => {
+                report::print_e2e(&r);
+                report.e2e = Some(r);
+            }
+            Err(e) => report.failed("e2e", &e),
+        }
+        if !args.keep {
+            remove_sqlite(&db);
+        }
         save(&report)?;
     }
 

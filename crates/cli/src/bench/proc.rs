@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Clock ticks per second in `/proc/<pid>/stat` (USER_HZ, 100 on every Linux build in use).
 const TICKS_PER_SECOND: f64 = 100.0;
+/// The name of the engine's group-commit writer thread.
+pub const WRITER_THREAD: &str = "lineout-writer";
 /// Lines of the child's stderr kept to explain a failure.
 const KEPT_STDERR_LINES: usize = 40;
 
@@ -77,6 +79,28 @@ pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
 /// CPU seconds used so far by this process.
 pub fn own_cpu_seconds() -> Option<f64> {
     parse_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// CPU seconds used so far by the threads named `name` of process `pid` (`None`: this
+/// process), e.g. the group-commit writer thread `lineout-writer`.
+pub fn thread_cpu_seconds(pid: Option<u32>, name: &str) -> Option<f64> {
+    let dir = match pid {
+        Some(p) => format!("/proc/{p}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut total = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if thread_name(&stat) == Some(name) {
+            total = Some(total.unwrap_or(0.0) + parse_cpu_seconds(&stat)?);
+        }
+    }
+    total
+}
+
+/// The command name in a `/proc/…/stat` text (between the first '(' and the last ')').
+fn thread_name(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
 }
 
 /// The 1-, 5- and 15-minute load averages.
@@ -203,6 +227,11 @@ impl Server {
         cpu_seconds_of(self.pid())
     }
 
+    /// CPU seconds of the server's group-commit writer thread.
+    pub fn writer_cpu_seconds(&self) -> Option<f64> {
+        thread_cpu_seconds(Some(self.pid()), WRITER_THREAD)
+    }
+
     /// The last lines the child wrote to stderr.
     pub fn stderr_tail(&self) -> String {
         self.stderr.lock().map(|k| k.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
@@ -261,6 +290,7 @@ mod tests {
         let stat = "4242 (lineout serve) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1 2 3";
         assert_eq!(parse_cpu_seconds(stat), Some(3.0));
         assert_eq!(parse_cpu_seconds("garbage"), None);
+        assert_eq!(thread_name(stat), Some("lineout serve"));
         assert!(own_cpu_seconds().is_some());
     }
 

@@ -323,7 +323,8 @@ fn print_phase(name: &str, p: &Phase) {
         println!("    stopped early: every seeded line was used (raise --intake-lines)");
     }
     if let (Some(s), Some(c)) = (p.server_cores, p.client_cores) {
-        println!("    CPU: server {s:.2} cores, load generator {c:.2} cores");
+        let writer = p.writer_thread_busy.map(|w| format!(" (its writer thread {:.0}% busy)", w * 100.0));
+        println!("    CPU: server {s:.2} cores{}, load generator {c:.2} cores", writer.unwrap_or_default());
     }
 }
 
@@ -396,7 +397,12 @@ pub fn print_e2e(e: &E2e) {
         e.largest_batch
     );
     if let Some(c) = e.cores {
-        println!("  CPU: {c:.2} cores; peak RSS {}", e.peak_rss_kib.map(mib).unwrap_or_default());
+        let writer = e.writer_thread_busy.map(|w| format!(" (writer thread {:.0}% busy)", w * 100.0));
+        println!(
+            "  CPU: {c:.2} cores{}; peak RSS {}",
+            writer.unwrap_or_default(),
+            e.peak_rss_kib.map(mib).unwrap_or_default()
+        );
     }
     if let Some(f) = &e.first_failure {
         println!("  failures: {} opens, {} verifies (first: {f})", e.open_failures, e.verify_failures);
@@ -451,6 +457,15 @@ pub fn print_memory(m: &MemoryReport, lines: u64) {
         mib(m.peak.hwm_kib),
         m.idle_seconds
     );
+    if let (Some(before), Some(after)) = (m.outbox_pending_before, m.outbox_pending_after) {
+        let timeline: Vec<String> = m.rss_timeline_kib.iter().map(|k| format!("{:.0}", *k as f64 / 1024.0)).collect();
+        println!(
+            "  meanwhile its workers delivered {} of {} pending effects; RSS each second (MiB): {}",
+            num(before.saturating_sub(after) as f64),
+            num(before as f64),
+            timeline.join(" ")
+        );
+    }
     if m.failed_requests > 0 {
         println!("  {} requests failed (first: {})", m.failed_requests, m.first_failure.clone().unwrap_or_default());
     }

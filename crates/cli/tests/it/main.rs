@@ -7,4 +7,5 @@
 mod architecture;
 mod crash;
 mod flow;
+mod portout;
 mod support;

@@ -1,0 +1,237 @@
+//! Handlers for port-out and numbers: issue a Number Transfer PIN, take the new
+//! operator's port request, and query what became of a number (aging, available,
+//! ported out).
+
+use crate::dto::{CaseOut, ChannelDto, rfc3339};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{AccountsRead, Auth, CaseActor, JsonBody, PathId, PortRequest as PortScope, QueryParams};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use lineout_app::LineRef;
+use lineout_app::engine::PortRequest;
+use lineout_app::ports::{NumberRecord, NumberState};
+use lineout_domain::Channel;
+use lineout_domain::values::{AccountId, LineId, Msisdn, parse_text};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// How the customer asked for a Number Transfer PIN.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferPinIn {
+    /// The channel the customer used (`web`, `chat`, `ivr`, `store`, `api`).
+    pub channel: ChannelDto,
+}
+
+/// A Number Transfer PIN, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferPinOut {
+    /// The port-out case that carries the PIN.
+    pub case_id: String,
+    /// The PIN: give it to the new operator. lineout keeps only its hash.
+    pub pin: String,
+    pub expires_at: String,
+}
+
+/// The new operator's port request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortRequestIn {
+    /// The number to port, any common shape.
+    pub msisdn: String,
+    /// The customer's account number with the losing operator.
+    pub account_id: String,
+    /// The Number Transfer PIN the customer got.
+    pub pin: String,
+    /// The gaining operator (name or SPID), 1-500 characters.
+    pub new_operator: String,
+}
+
+/// What became of a number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NumberOut {
+    pub msisdn: String,
+    /// `aging`, `available` or `ported_out`.
+    pub state: String,
+    /// The latest permanent disconnection (or port-out).
+    pub disconnected_at: String,
+    /// When aging ends (disconnected numbers only).
+    pub available_at: Option<String>,
+    pub case_id: String,
+}
+
+/// A page of numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NumberList {
+    pub items: Vec<NumberOut>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<String>,
+}
+
+/// Filters for listing numbers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NumberQuery {
+    /// `aging`, `available` or `ported_out`; all when omitted.
+    pub state: Option<String>,
+    /// The last number of the previous page.
+    pub after: Option<String>,
+    /// 1-500, default 50.
+    pub limit: Option<u32>,
+}
+
+fn number_out(n: &NumberRecord, state: NumberState) -> NumberOut {
+    NumberOut {
+        msisdn: n.msisdn.as_str().to_owned(),
+        state: state.as_str().to_owned(),
+        disconnected_at: rfc3339(n.disconnected_at),
+        available_at: n.available_at.map(rfc3339),
+        case_id: n.case_id.as_str().to_owned(),
+    }
+}
+
+/// Issue a Number Transfer PIN for a line (port-out instead of cancelling).
+///
+/// Opens the line's port-out case, or voids its previous PIN. Every contact of the
+/// account is notified at once. The PIN is shown only in this answer.
+#[utoipa::path(
+    post, path = "/api/v1/lines/{id}/transfer-pin", tag = "port-out", request_body = TransferPinIn,
+    params(
+        ("id" = String, Path, description = "The line id."),
+        ("X-Lineout-On-Behalf-Of" = Option<String>, Header, description = "`customer` to act for the customer."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The PIN, shown once.", body = TransferPinOut),
+        (status = 400, description = "`invalid_field`, `invalid_json`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:write`, or `cases:customer` on behalf of the customer).", body = ErrorBody),
+        (status = 404, description = "`line_not_found`.", body = ErrorBody),
+        (status = 409, description = "`account_locked`, `line_not_eligible`, `illegal_transition`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn issue_transfer_pin(
+    State(state): State<AppState>,
+    CaseActor(actor): CaseActor,
+    PathId(line): PathId<LineId>,
+    JsonBody(input): JsonBody<TransferPinIn>,
+) -> ApiResult<(StatusCode, Json<TransferPinOut>)> {
+    let channel: Channel = input.channel.into();
+    if channel == Channel::Bulk {
+        return Err(ApiError::field("channel", "a transfer PIN is requested by the customer, never in bulk"));
+    }
+    let issued = state.engine.issue_transfer_pin(LineRef::Id(line), channel, actor).await?;
+    let expires_at = issued.case.transfer_pin.as_ref().map(|p| rfc3339(p.expires_at)).unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(TransferPinOut { case_id: issued.case.id.as_str().to_owned(), pin: issued.pin, expires_at }),
+    ))
+}
+
+/// The new operator's port request: number, account number and Number Transfer PIN.
+///
+/// A valid request starts the port (the line is deprovisioned and marked `ported_out`
+/// when done; an unpaid balance never blocks it). A refused request is recorded on the
+/// port-out case and counts toward voiding the PIN.
+#[utoipa::path(
+    post, path = "/api/v1/port-requests", tag = "port-out", request_body = PortRequestIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The port is under way.", body = CaseOut),
+        (status = 400, description = "`invalid_field`, `invalid_json`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `port:request`).", body = ErrorBody),
+        (status = 404, description = "`line_not_found`, `no_transfer_pin`.", body = ErrorBody),
+        (status = 409, description = "`account_locked`, `illegal_transition`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 422, description = "`port_account_mismatch`, `port_pin_invalid`, `port_pin_expired`, `port_pin_void`, `invalid_text`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn request_port(
+    State(state): State<AppState>,
+    _auth: Auth<PortScope>,
+    JsonBody(input): JsonBody<PortRequestIn>,
+) -> ApiResult<Json<CaseOut>> {
+    let msisdn = Msisdn::parse(&input.msisdn).map_err(|e| ApiError::field("msisdn", e))?;
+    let account_id = AccountId::parse(&input.account_id).map_err(|e| ApiError::field("account_id", e))?;
+    let pin_ok = (4..=16).contains(&input.pin.len()) && input.pin.bytes().all(|b| b.is_ascii_digit());
+    if !pin_ok {
+        return Err(ApiError::field("pin", "must be 4-16 digits"));
+    }
+    let new_operator = parse_text(&input.new_operator, 500).map_err(|e| ApiError::field("new_operator", e))?;
+    let case = state.engine.request_port(PortRequest { msisdn, account_id, pin: input.pin, new_operator }).await?;
+    Ok(Json(CaseOut::from(&case)))
+}
+
+/// What became of a number: aging until a date, available again, or ported out.
+#[utoipa::path(
+    get, path = "/api/v1/numbers/{msisdn}", tag = "numbers",
+    params(("msisdn" = String, Path, description = "The number, E.164 (`+14155550100`) or US national.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The number's state.", body = NumberOut),
+        (status = 400, description = "`invalid_field`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 404, description = "`number_not_found`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn get_number(
+    State(state): State<AppState>,
+    _auth: Auth<AccountsRead>,
+    PathId(msisdn): PathId<Msisdn>,
+) -> ApiResult<Json<NumberOut>> {
+    let (record, now_state) = state.engine.number(msisdn).await?;
+    Ok(Json(number_out(&record, now_state)))
+}
+
+/// List numbers whose line ended, by state, in number order.
+#[utoipa::path(
+    get, path = "/api/v1/numbers", tag = "numbers", params(NumberQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of numbers.", body = NumberList),
+        (status = 400, description = "`invalid_query`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn list_numbers(
+    State(state): State<AppState>,
+    _auth: Auth<AccountsRead>,
+    QueryParams(q): QueryParams<NumberQuery>,
+) -> ApiResult<Json<NumberList>> {
+    let invalid =
+        |field: &str, msg: &str| ApiError::new("invalid_query", format!("{field}: {msg}")).with("field", field);
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some(s) => {
+            Some(NumberState::parse(s).ok_or_else(|| invalid("state", "must be aging, available or ported_out"))?)
+        }
+    };
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(a) => Some(Msisdn::parse(a).map_err(|_| invalid("after", "must be a phone number"))?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(invalid("limit", "must be 1-500"));
+    }
+    let now = state.engine.now();
+    let page = state.engine.list_numbers(wanted, after, limit).await?;
+    let next_after =
+        (page.len() == limit as usize).then(|| page.last().map(|n| n.msisdn.as_str().to_owned())).flatten();
+    let items = page.iter().map(|n| number_out(n, n.state(now))).collect();
+    Ok(Json(NumberList { items, next_after }))
+}

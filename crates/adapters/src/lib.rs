@@ -2,7 +2,9 @@
 //! reads the time), random ids, and fake network / notifier / payment adapters that
 //! record every call with its idempotency key and fail on command.
 
+pub mod es2plus;
 pub mod fakes;
+pub mod hlr;
 
 use lineout_app::ports::{Clock, IdGen};
 use lineout_domain::values::CaseId;

@@ -266,6 +266,15 @@ pub fn command(
         save(&report)?;
     }
 
+    // The disk's speed drifts on shared machines: measuring it again brackets the run.
+    eprintln!("bench: reference again, to see whether the disk changed during the run …");
+    match reference::run(&dir, Duration::from_secs(2)) {
+        Ok(r) => {
+            report.reference_after = Some(r);
+            report::print_reference(&r);
+        }
+        Err(e) => report.failed("reference", &e),
+    }
     report.finish();
     report::print_targets(&report);
     save(&report)?;

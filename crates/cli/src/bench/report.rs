@@ -131,7 +131,9 @@ pub struct Report {
     pub workload: String,
     pub seconds: u64,
     pub connections: u32,
+    /// The reference measured first, and again at the end of the run.
     pub reference: Option<Reference>,
+    pub reference_after: Option<Reference>,
     pub intake: Option<Intake>,
     pub ratios: Option<Ratios>,
     pub e2e: Option<E2e>,
@@ -161,6 +163,7 @@ impl Report {
             seconds: args.seconds,
             connections: args.connections,
             reference: None,
+            reference_after: None,
             intake: None,
             ratios: None,
             e2e: None,

@@ -7,5 +7,6 @@
 mod architecture;
 mod crash;
 mod flow;
+mod network;
 mod portout;
 mod support;

@@ -65,12 +65,33 @@ pub async fn spawn_app_with(config: EngineConfig) -> TestApp {
     build(store, config, dir).await
 }
 
+/// An app on SQLite whose network adapter is `real` (e.g. the osmo-hlr adapter).
+pub async fn spawn_app_with_network(real: Arc<dyn lineout_app::ports::Network>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(lineout_store::SqliteStore::open(&dir.path().join("t.db")).unwrap());
+    store.migrate().unwrap();
+    build_with(store, EngineConfig::default(), dir, Some(real)).await
+}
+
 async fn build(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::TempDir) -> TestApp {
+    build_with(store, config, dir, None).await
+}
+
+async fn build_with(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    dir: tempfile::TempDir,
+    real_network: Option<Arc<dyn lineout_app::ports::Network>>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:30 UTC)));
     let network = Arc::new(FakeNetwork::default());
     let notifier = Arc::new(FakeNotifier::default());
     let payments = Arc::new(FakePayments::default());
-    let adapters = Adapters { network: network.clone(), notifier: notifier.clone(), payments: payments.clone() };
+    let used_network: Arc<dyn lineout_app::ports::Network> = match real_network {
+        Some(n) => n,
+        None => network.clone(),
+    };
+    let adapters = Adapters { network: used_network, notifier: notifier.clone(), payments: payments.clone() };
     let engine = Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, config).unwrap();
     let (_, token) = engine.create_token(vec!["admin".into()], "tests".into()).await.unwrap();
     let router = lineout_web::router(lineout_web::AppState::new(engine.clone()));

@@ -5,6 +5,7 @@
 pub mod es2plus;
 pub mod fakes;
 pub mod hlr;
+pub mod network;
 
 use lineout_app::ports::{Clock, IdGen};
 use lineout_domain::values::CaseId;

@@ -990,3 +990,33 @@ fn resolve_line(conn: &mut dyn Conn, line: &LineRef) -> Result<Line, Error> {
         LineRef::Msisdn(m) => conn.find_line_by_msisdn(m)?.ok_or_else(|| not_found("line", m.last4())),
     }
 }
+
+// ---- eSIM download progress from the SM-DP+ ---------------------------------------------
+
+impl Engine {
+    /// Records an ES2+ download-progress notification on the open case of the line with
+    /// this ICCID (a cancellation first, else a port-out); `None` when no case is open.
+    pub async fn record_esim_progress(
+        &self,
+        iccid: lineout_domain::values::Iccid,
+        notification_point: String,
+        status: String,
+    ) -> Result<Option<CaseId>, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let Some(line) = conn.find_line_by_iccid(&iccid)? else { return Ok(None) };
+                let open = match conn.open_case_for_line(&line.id, CaseKind::Cancellation)? {
+                    Some(id) => Some(id),
+                    None => conn.open_case_for_line(&line.id, CaseKind::PortOut)?,
+                };
+                let Some(case_id) = open else { return Ok(None) };
+                let cmd = Command::RecordEsimProgress { notification_point, status };
+                execute(conn, &inner.config.policy, &case_id, &cmd, &Actor::System, now)?;
+                Ok(Some(case_id))
+            })
+            .await
+    }
+}

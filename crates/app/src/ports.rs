@@ -265,6 +265,7 @@ pub trait Conn: Send {
     fn upsert_line(&mut self, line: &Line, now: OffsetDateTime) -> StoreResult<Upsert>;
     fn get_line(&mut self, id: &LineId) -> StoreResult<Option<Line>>;
     fn find_line_by_msisdn(&mut self, msisdn: &Msisdn) -> StoreResult<Option<Line>>;
+    fn find_line_by_iccid(&mut self, iccid: &lineout_domain::values::Iccid) -> StoreResult<Option<Line>>;
     fn set_line_status(&mut self, id: &LineId, status: LineStatus, now: OffsetDateTime) -> StoreResult<()>;
     /// Fails with `MissingReference("line")` when the line does not exist.
     fn upsert_device(&mut self, device: &Device, now: OffsetDateTime) -> StoreResult<Upsert>;

@@ -81,11 +81,86 @@ pub enum AdapterName {
     Fake,
 }
 
+/// Which network adapter deprovisions lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkAdapterName {
+    /// In memory: nothing leaves the process (demo, tests).
+    #[default]
+    Fake,
+    /// The real network: osmo-hlr (`[adapters.hlr]`) for SIM lines and a GSMA ES2+ SM-DP+
+    /// (`[adapters.es2plus]`) for eSIM lines; each only when its section is set.
+    Real,
+}
+
+/// The osmo-hlr CTRL interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlrConfig {
+    /// `host:port` of osmo-hlr's CTRL interface.
+    pub address: String,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Connections open at once at most.
+    pub max_connections: usize,
+}
+
+impl Default for HlrConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:4259".into(),
+            connect_timeout_ms: 3_000,
+            request_timeout_ms: 5_000,
+            max_connections: 4,
+        }
+    }
+}
+
+/// The operator's SM-DP+ (GSMA SGP.22 ES2+).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Es2PlusSection {
+    /// Base URL, e.g. `https://smdp.example.com` (functions are under `/gsma/rsp2/es2plus/`).
+    pub url: String,
+    /// Our `functionRequesterIdentifier` as registered with the SM-DP+.
+    pub requester_id: String,
+    /// `cancel_order` or `cancel_order_then_release`.
+    pub mode: String,
+    /// `unavailable` (default: the profile is never reused) or `available`.
+    pub final_profile_status: String,
+    /// Refuse plain http (keep true outside tests).
+    pub require_https: bool,
+    /// PEM file of the CA that signs the SM-DP+'s certificate (optional).
+    pub root_ca_file: Option<String>,
+    /// PEM file with our client certificate and key for mutual TLS (optional).
+    pub client_identity_file: Option<String>,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Es2PlusSection {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            requester_id: String::new(),
+            mode: "cancel_order".into(),
+            final_profile_status: "unavailable".into(),
+            require_https: true,
+            root_ca_file: None,
+            client_identity_file: None,
+            request_timeout_ms: 20_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptersConfig {
-    /// HLR/HSS and SM-DP+ deprovisioning.
-    pub network: AdapterName,
+    /// HLR/HSS and SM-DP+ deprovisioning: `fake` or `real`.
+    pub network: NetworkAdapterName,
+    /// osmo-hlr, used by `network = "real"` when set.
+    pub hlr: Option<HlrConfig>,
+    /// The SM-DP+, used by `network = "real"` when set.
+    pub es2plus: Option<Es2PlusSection>,
     /// SMS and email to customers.
     pub notifier: AdapterName,
     /// Refunds.

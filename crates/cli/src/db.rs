@@ -2,7 +2,7 @@
 //! configured adapters. Everything here is synchronous: call it outside the async
 //! runtime (the PostgreSQL client blocks and must not run inside an async task).
 
-use crate::config::{AdapterName, AdaptersConfig, Config, DatabaseConfig, DatabaseUrl};
+use crate::config::{AdapterName, AdaptersConfig, Config, DatabaseConfig, DatabaseUrl, NetworkAdapterName};
 use crate::error::{Error, Result};
 use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
 use lineout_adapters::{RandomIds, SystemClock};
@@ -31,8 +31,9 @@ pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
         Ok(Some(std::path::Path::new(dir).join(name)))
     };
     let network: Arc<dyn Network> = match (config.network, journal("network.log")?) {
-        (AdapterName::Fake, None) => Arc::new(FakeNetwork::default()),
-        (AdapterName::Fake, Some(p)) => Arc::new(FakeNetwork::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (NetworkAdapterName::Fake, None) => Arc::new(FakeNetwork::default()),
+        (NetworkAdapterName::Fake, Some(p)) => Arc::new(FakeNetwork::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (NetworkAdapterName::Real, _) => Arc::new(real_network(config)?),
     };
     let notifier: Arc<dyn Notifier> = match (config.notifier, journal("notifier.log")?) {
         (AdapterName::Fake, None) => Arc::new(FakeNotifier::default()),
@@ -43,6 +44,44 @@ pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
         (AdapterName::Fake, Some(p)) => Arc::new(FakePayments::with_journal(&p).map_err(|e| Error::io(&p, e))?),
     };
     Ok(Adapters { network, notifier, payments })
+}
+
+/// The real network adapters the configuration names: osmo-hlr and/or an ES2+ SM-DP+.
+fn real_network(config: &AdaptersConfig) -> Result<lineout_adapters::network::RealNetwork> {
+    use lineout_adapters::es2plus::{Es2PlusConfig, Es2PlusMode, Es2PlusNetwork, FinalProfileStatus};
+    use lineout_adapters::hlr::{OsmoHlrConfig, OsmoHlrNetwork};
+    use std::time::Duration;
+    let hlr = config.hlr.as_ref().map(|h| {
+        let mut c = OsmoHlrConfig::new(h.address.clone());
+        c.connect_timeout = Duration::from_millis(h.connect_timeout_ms);
+        c.request_timeout = Duration::from_millis(h.request_timeout_ms);
+        c.max_connections = h.max_connections;
+        Box::new(OsmoHlrNetwork::new(c)) as Box<dyn Network>
+    });
+    let esim = match &config.es2plus {
+        None => None,
+        Some(e) => {
+            let mut c = Es2PlusConfig::new(e.url.clone(), e.requester_id.clone());
+            c.mode = Es2PlusMode::parse(&e.mode)
+                .ok_or_else(|| Error::Usage(format!("adapters.es2plus.mode: unknown mode '{}'", e.mode)))?;
+            c.final_profile_status = FinalProfileStatus::parse(&e.final_profile_status).ok_or_else(|| {
+                Error::Usage(format!("adapters.es2plus.final_profile_status: unknown '{}'", e.final_profile_status))
+            })?;
+            c.require_https = e.require_https;
+            c.request_timeout = Duration::from_millis(e.request_timeout_ms);
+            let read = |path: &Option<String>| -> Result<Option<Vec<u8>>> {
+                path.as_ref().map(|p| std::fs::read(p).map_err(|err| Error::io(p, err))).transpose()
+            };
+            c.root_ca_pem = read(&e.root_ca_file)?;
+            c.client_identity_pem = read(&e.client_identity_file)?;
+            let network = Es2PlusNetwork::new(c).map_err(|err| Error::Usage(format!("adapters.es2plus: {err}")))?;
+            Some(Box::new(network) as Box<dyn Network>)
+        }
+    };
+    if hlr.is_none() && esim.is_none() {
+        return Err(Error::Usage("adapters.network = \"real\" needs [adapters.hlr] and/or [adapters.es2plus]".into()));
+    }
+    Ok(lineout_adapters::network::RealNetwork { hlr, esim })
 }
 
 /// Opens the database, creates or upgrades its schema, and starts the engine with the

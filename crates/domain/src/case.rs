@@ -365,6 +365,11 @@ pub enum Command {
     Supersede {
         by_case: CaseId,
     },
+    /// The SM-DP+ reported download progress of the line's eSIM profile (ES2+ handleDownloadProgressInfo).
+    RecordEsimProgress {
+        notification_point: String,
+        status: String,
+    },
     /// Worker results and timers (system only).
     DeprovisioningConfirmed {
         effect_id: String,
@@ -406,6 +411,7 @@ impl Command {
             Self::IssueTransferPin { .. } => "issue_transfer_pin",
             Self::RequestPort { .. } => "request_port",
             Self::Supersede { .. } => "supersede",
+            Self::RecordEsimProgress { .. } => "record_esim_progress",
             Self::DeprovisioningConfirmed { .. } => "deprovisioning_confirmed",
             Self::RefundIssued { .. } => "refund_issued",
             Self::NoticeDelivered { .. } => "notice_delivered",
@@ -531,6 +537,10 @@ pub enum EventKind {
         new_operator: String,
     },
     PortedOut,
+    EsimProgressReported {
+        notification_point: String,
+        status: String,
+    },
     Superseded {
         by_case: CaseId,
     },
@@ -572,6 +582,7 @@ impl EventKind {
             Self::TransferPinVoided { .. } => "transfer_pin_voided",
             Self::PortValidated { .. } => "port_validated",
             Self::PortedOut => "ported_out",
+            Self::EsimProgressReported { .. } => "esim_progress_reported",
             Self::Superseded { .. } => "superseded",
             Self::Closed { .. } => "closed",
         }
@@ -782,6 +793,7 @@ pub fn decide(
     let system_only = matches!(
         cmd,
         C::Supersede { .. }
+            | C::RecordEsimProgress { .. }
             | C::IssueTransferPin { .. }
             | C::RequestPort { .. }
             | C::DeprovisioningConfirmed { .. }
@@ -818,6 +830,7 @@ pub fn decide(
             | C::RefundIssued { .. }
             | C::NoticeDelivered { .. }
             | C::EffectDeadLettered { .. }
+            | C::RecordEsimProgress { .. }
             | C::TimerFired { .. }
     );
     if !shared && port_only != (case.kind == CaseKind::PortOut) {
@@ -859,6 +872,14 @@ pub fn decide(
                     }
                 }
             }
+        }
+        C::RecordEsimProgress { notification_point, status } => {
+            check_text(notification_point)?;
+            check_text(status)?;
+            events.push(EventKind::EsimProgressReported {
+                notification_point: notification_point.clone(),
+                status: status.clone(),
+            });
         }
         C::Supersede { by_case } => {
             if !matches!(case.status, S::Verifying | S::Preparing | S::InReview | S::Approved) {
@@ -1236,6 +1257,7 @@ impl Case {
             }
             E::PortRequestRefused { attempts, .. } => self.port_attempts = *attempts,
             E::TransferPinVoided { .. } => self.transfer_pin = None,
+            E::EsimProgressReported { .. } => {}
             E::PortValidated { new_operator } => {
                 self.transfer_pin = None;
                 self.new_operator = Some(new_operator.clone());

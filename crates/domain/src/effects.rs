@@ -120,7 +120,7 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
         }
         E::PortValidated { .. } => timers.push(TimerOp::Cancel(TimerKind::TransferPinExpiry)),
         E::PortedOut => effects.push(notify(Notice::PortedOut)),
-        E::PortRequestRefused { .. } => {}
+        E::PortRequestRefused { .. } | E::EsimProgressReported { .. } => {}
         E::SettlementRequired { .. }
         | E::PaymentRecorded { .. }
         | E::BalanceWrittenOff { .. }

@@ -251,6 +251,8 @@ pub(crate) const LOG_DISCONNECT: &str =
 pub(crate) const RECORD_PORT_OUT: &str = "INSERT INTO numbers (msisdn, fate, disconnected_at, available_at, case_id) \
     VALUES ($1, 'ported_out', $2, NULL, $3) ON CONFLICT (msisdn) DO UPDATE SET fate = 'ported_out', \
     disconnected_at = $2, available_at = NULL, case_id = $3";
+pub(crate) const FIND_LINE_BY_ICCID: &str =
+    concat!("SELECT ", line_columns!(), " FROM lines WHERE iccid = $1 ORDER BY updated_at DESC LIMIT 1");
 pub(crate) const GET_NUMBER: &str =
     "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
 pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
@@ -385,6 +387,10 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn find_line_by_msisdn(&mut self, msisdn: &Msisdn) -> StoreResult<Option<Line>> {
         self.row(FIND_LINE_BY_MSISDN, &[msisdn.as_str().into()], codec::line)
+    }
+
+    fn find_line_by_iccid(&mut self, iccid: &lineout_domain::values::Iccid) -> StoreResult<Option<Line>> {
+        self.row(FIND_LINE_BY_ICCID, &[iccid.as_str().into()], codec::line)
     }
 
     fn set_line_status(&mut self, id: &LineId, status: LineStatus, now: OffsetDateTime) -> StoreResult<()> {

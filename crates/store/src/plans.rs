@@ -38,6 +38,7 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         ("devices for line", conn::DEVICES_FOR_LINE, vec![ID]),
         ("get case", conn::GET_CASE, vec![ID]),
         ("open case for line", conn::OPEN_CASE_FOR_LINE, vec![ID, TEXT]),
+        ("find line by iccid", conn::FIND_LINE_BY_ICCID, vec![TEXT]),
         ("insert case", conn::INSERT_CASE, vec![ID, TEXT, TEXT, ID, ID, INT, INT, INT, TEXT, TEXT, TEXT]),
         ("update case", conn::UPDATE_CASE, vec![ID, TEXT, TEXT, ID, ID, INT, INT, INT, TEXT, TEXT, INT]),
         ("append event", conn::APPEND_EVENT, vec![ID, INT, INT, TEXT, TEXT, TEXT, TEXT]),

@@ -312,6 +312,7 @@ CREATE TABLE numbers (
     CONSTRAINT numbers_pkey PRIMARY KEY (msisdn)
 ) STRICT;
 CREATE INDEX numbers_fate_idx ON numbers (fate, msisdn);
+CREATE INDEX lines_iccid_idx ON lines (iccid);
 
 CREATE TABLE disconnections (
     at      INTEGER NOT NULL,
@@ -343,6 +344,7 @@ CREATE TABLE numbers (
     CONSTRAINT numbers_pkey PRIMARY KEY (msisdn)
 );
 CREATE INDEX numbers_fate_idx ON numbers (fate, msisdn);
+CREATE INDEX lines_iccid_idx ON lines (iccid);
 
 CREATE TABLE disconnections (
     at      BIGINT NOT NULL,

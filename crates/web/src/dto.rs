@@ -902,6 +902,9 @@ fn event_data(kind: &EventKind) -> Value {
         K::PortRequestRefused { reason, attempts } => json!({ "reason": reason.code(), "attempts": attempts }),
         K::TransferPinVoided { reason } => json!({ "reason": reason.code() }),
         K::PortValidated { new_operator } => json!({ "new_operator": new_operator }),
+        K::EsimProgressReported { notification_point, status } => {
+            json!({ "notification_point": notification_point, "status": status })
+        }
         K::Superseded { by_case } => json!({ "by_case": by_case.as_str() }),
         K::Settled
         | K::ReviewOverdue

@@ -115,12 +115,21 @@ scope!(
     CasesRead => "cases:read",
     AccountsRead => "accounts:read",
     AccountsWrite => "accounts:write",
-    PortRequest => "port:request"
+    PortRequest => "port:request",
+    EsimNotify => "esim:notify"
 );
 
 /// Every scope a token can hold, for documentation and token creation.
-pub const SCOPES: &[&str] =
-    &["cases:read", "cases:write", "cases:customer", "accounts:read", "accounts:write", "port:request", "admin"];
+pub const SCOPES: &[&str] = &[
+    "cases:read",
+    "cases:write",
+    "cases:customer",
+    "accounts:read",
+    "accounts:write",
+    "port:request",
+    "esim:notify",
+    "admin",
+];
 
 /// The header with which a client acts for the customer (value `customer`).
 pub const ON_BEHALF_OF: &str = "x-lineout-on-behalf-of";

@@ -4,7 +4,9 @@
 
 use crate::dto::{CaseOut, ChannelDto, rfc3339};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AccountsRead, Auth, CaseActor, JsonBody, PathId, PortRequest as PortScope, QueryParams};
+use crate::extract::{
+    AccountsRead, Auth, CaseActor, EsimNotify, JsonBody, PathId, PortRequest as PortScope, QueryParams,
+};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -234,4 +236,58 @@ pub async fn list_numbers(
         (page.len() == limit as usize).then(|| page.last().map(|n| n.msisdn.as_str().to_owned())).flatten();
     let items = page.iter().map(|n| number_out(n, n.state(now))).collect();
     Ok(Json(NumberList { items, next_after }))
+}
+
+/// ES2+ `handleDownloadProgressInfo`: the SM-DP+ reports the progress of an eSIM
+/// profile download (GSMA SGP.22). Recorded on the open case of the line with that ICCID.
+///
+/// Transport problems answer with lineout's error body; a body the ES2+ rules refuse is
+/// answered 200 with an ES2+ `Failed` status naming the field; a recorded notification
+/// is answered 204 without a body.
+#[utoipa::path(
+    post, path = "/gsma/rsp2/es2plus/handleDownloadProgressInfo", tag = "esim",
+    params(("X-Admin-Protocol" = String, Header, description = "`gsma/rsp/v2.5.0` (any `gsma/rsp/v2.x`).")),
+    request_body(content = Object, content_type = "application/json", description = "The ES2+ handleDownloadProgressInfo body."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An ES2+ answer with status `Failed` (the body broke the ES2+ rules).", content_type = "application/json", body = Object),
+        (status = 204, description = "Recorded."),
+        (status = 400, description = "`invalid_field` (the X-Admin-Protocol header).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `esim:notify`).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn download_progress(
+    State(state): State<AppState>,
+    _auth: Auth<EsimNotify>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use lineout_adapters::es2plus::{ADMIN_PROTOCOL_HEADER, DEFAULT_ADMIN_PROTOCOL, parse_download_progress};
+    let protocol = headers.get(ADMIN_PROTOCOL_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !protocol.starts_with("gsma/rsp/v2.") {
+        return Err(ApiError::field("X-Admin-Protocol", "must be gsma/rsp/v2.x"));
+    }
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::new("unsupported_media_type", "the body must be application/json"));
+    }
+    let es2_headers = [
+        (axum::http::header::CONTENT_TYPE, "application/json"),
+        (axum::http::header::HeaderName::from_static("x-admin-protocol"), DEFAULT_ADMIN_PROTOCOL),
+    ];
+    let progress = match parse_download_progress(&body) {
+        Ok(p) => p,
+        Err(e) => return Ok((StatusCode::OK, es2_headers, e.answer_body()).into_response()),
+    };
+    let point = format!("{:?}", progress.notification_point);
+    state.engine.record_esim_progress(progress.iccid, point, progress.status.as_str().to_owned()).await?;
+    Ok((StatusCode::NO_CONTENT, es2_headers).into_response())
 }

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         title = "lineout",
         description = "Cancel a subscriber's line end to end: accounts, lines and devices, cancellation cases and their commands.\n\n\
 Authenticate with `Authorization: Bearer lo_…`. Scopes: `cases:read`, `cases:write`, `cases:customer`, \
-`accounts:read`, `accounts:write`, `port:request` (the new operator's port requests), `admin` (implies all).\n\n\
+`accounts:read`, `accounts:write`, `port:request` (the new operator's port requests), `esim:notify` (the SM-DP+'s ES2+ notifications), `admin` (implies all).\n\n\
 Every error is `{\"code\", \"message\", \"details\"}`; `details.request_id` matches the `x-request-id` header. \
 Besides the statuses listed per operation, any path answers 404 `not_found` when no route matches and 405 \
 `method_not_allowed` when the route does not take the method."
@@ -42,6 +42,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::request_port,
         crate::numbers::list_numbers,
         crate::numbers::get_number,
+        crate::numbers::download_progress,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),

@@ -42,6 +42,7 @@ pub const ROUTES: &[Route] = &[
     ("POST", "/api/v1/port-requests", || post(numbers::request_port)),
     ("GET", "/api/v1/numbers", || get(numbers::list_numbers)),
     ("GET", "/api/v1/numbers/{msisdn}", || get(numbers::get_number)),
+    ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo", || post(numbers::download_progress)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

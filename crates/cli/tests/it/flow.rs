@@ -66,7 +66,7 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
     expect![[r#"
         status: closed
         timeline:
-          1 2026-11-02T09:30:00Z client:tok_bd565ed92891 opened {"account_id":"ACC-1","channel":"web","line_id":"LINE-1","note":null,"timing":{"kind":"immediate"}}
+          1 2026-11-02T09:30:00Z client:tok_bd565ed92891 opened {"account_id":"ACC-1","channel":"web","kind":"cancellation","line_id":"LINE-1","note":null,"timing":{"kind":"immediate"}}
           2 2026-11-02T09:30:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.1.0","notice":"request_received"}
           3 2026-11-02T09:35:00Z client:tok_bd565ed92891 identity_verified {"method":"agent_attested"}
           4 2026-11-02T09:35:00Z client:tok_bd565ed92891 review_started {"due_at":"2026-11-05T09:35:00Z"}

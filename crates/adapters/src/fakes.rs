@@ -7,7 +7,7 @@
 //! "already done" without applying again, like a real idempotent peer. Crash tests
 //! read the journal to prove no effect was applied twice.
 
-use lineout_app::ports::{AdapterError, DeprovisionRequest, Message, Network, Notifier, Payments};
+use lineout_app::ports::{AdapterError, Delivery, DeprovisionRequest, Message, Network, Notifier, Payments};
 use lineout_domain::values::{AccountId, Money};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -136,7 +136,7 @@ impl FakeNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for FakeNotifier {
-    async fn send(&self, key: &str, message: &Message) -> Result<String, AdapterError> {
+    async fn send(&self, key: &str, message: &Message) -> Result<Delivery, AdapterError> {
         let notice = serde_notice(message.notice);
         let first = self.recorder.call(key, &format!("{} notice {notice}", message.case_id))?;
         if first
@@ -145,7 +145,8 @@ impl Notifier for FakeNotifier {
         {
             s.push(message.clone());
         }
-        Ok(if message.to.email.is_some() { "email" } else { "sms" }.to_owned())
+        let channel = if message.to.email.is_some() { "email" } else { "sms" };
+        Ok(Delivery { channel: channel.to_owned(), provider_ids: vec![format!("fake-{key}")] })
     }
 }
 

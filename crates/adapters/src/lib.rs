@@ -5,7 +5,11 @@
 pub mod es2plus;
 pub mod fakes;
 pub mod hlr;
+pub mod messaging;
 pub mod network;
+pub mod smpp;
+pub mod smtp;
+pub mod webhook;
 
 use lineout_app::ports::{Clock, IdGen};
 use lineout_domain::values::CaseId;

@@ -6,9 +6,9 @@
 
 use crate::error::Error;
 use crate::ports::{
-    AdapterError, CaseFilter, CaseRecord, Clock, Conn, DeprovisionRequest, DueTimer, IdGen, Message, Network, Notifier,
-    NumberFilter, NumberRecord, NumberState, OutboxRow, OutboxStats, OutboxStatus, Payments, Recipient, Role, Store,
-    StoredEvent, TokenRecord, Upsert,
+    AdapterError, CaseFilter, CaseRecord, Clock, Conn, Delivery, DeprovisionRequest, DueTimer, IdGen, Message,
+    MessageRecord, Network, Notifier, NumberFilter, NumberRecord, NumberState, OutboxRow, OutboxStats, OutboxStatus,
+    Payments, Recipient, Role, Store, StoredEvent, TokenRecord, Upsert, WebhookTransport,
 };
 use crate::writer::{Writer, WriterConfig};
 use lineout_domain::account::{Account, Device, Line, LineStatus};
@@ -30,6 +30,8 @@ pub struct Adapters {
     pub network: Arc<dyn Network>,
     pub notifier: Arc<dyn Notifier>,
     pub payments: Arc<dyn Payments>,
+    /// Signed webhooks; `None` when no endpoint is configured.
+    pub webhooks: Option<Arc<dyn WebhookTransport>>,
 }
 
 /// Limits and tuning; every queue, batch and page is bounded.
@@ -47,6 +49,10 @@ pub struct EngineConfig {
     pub outbox_batch: u32,
     /// Largest page of a list.
     pub max_page: u32,
+    /// Names of the webhook endpoints every case event is sent to (CloudEvents).
+    pub webhook_endpoints: Vec<String>,
+    /// The CloudEvents `source` of this installation.
+    pub webhook_source: String,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +65,8 @@ impl Default for EngineConfig {
             timer_batch: 500,
             outbox_batch: 256,
             max_page: 500,
+            webhook_endpoints: Vec::new(),
+            webhook_source: "/lineout".into(),
         }
     }
 }
@@ -237,7 +245,7 @@ impl Engine {
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
-                execute(conn, &inner.config.policy, &id, &cmd, &actor, now)
+                execute(conn, &inner.config, &id, &cmd, &actor, now)
             })
             .await;
         crate::metrics::command(name, started, &result);
@@ -417,7 +425,7 @@ impl Engine {
                 let mut fired = 0;
                 for timer in due {
                     conn.savepoint()?;
-                    let outcome = fire_in(conn, &inner.config.policy, &timer, now);
+                    let outcome = fire_in(conn, &inner.config, &timer, now);
                     match outcome {
                         Ok(true) => fired += 1,
                         Ok(false) => {}
@@ -448,18 +456,26 @@ impl Engine {
                 let rows = conn.claim_outbox(now, lease, inner.config.outbox_batch)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let effect: Result<Effect, _> = serde_json::from_str(&row.payload);
-                    let recipient = match &effect {
-                        Ok(Effect::Notify { account_id, msisdn, .. }) => {
-                            let account = conn.get_account(account_id)?;
-                            Some(Recipient {
-                                email: account.as_ref().and_then(|a| a.email.clone()),
-                                sms: account.and_then(|a| a.alt_phone).or_else(|| Some(msisdn.clone())),
-                            })
+                    let work = if row.kind == WEBHOOK_KIND {
+                        serde_json::from_str::<WebhookPayload>(&row.payload)
+                            .map(Work::Webhook)
+                            .map_err(|e| e.to_string())
+                    } else {
+                        match serde_json::from_str::<Effect>(&row.payload) {
+                            Ok(Effect::Notify { notice, account_id, msisdn, language, details }) => {
+                                let account = conn.get_account(&account_id)?;
+                                let to = Recipient {
+                                    email: account.as_ref().and_then(|a| a.email.clone()),
+                                    sms: account.and_then(|a| a.alt_phone).or_else(|| Some(msisdn.clone())),
+                                };
+                                let code = message_code(conn, &inner, &row, notice, now)?;
+                                Ok(Work::Notify { notice, language, details, to, code })
+                            }
+                            Ok(effect) => Ok(Work::Effect(effect)),
+                            Err(e) => Err(e.to_string()),
                         }
-                        _ => None,
                     };
-                    out.push((row, effect.map_err(|e| e.to_string()), recipient));
+                    out.push((row, work));
                 }
                 Ok(out)
             })
@@ -468,11 +484,11 @@ impl Engine {
             return Ok(OutboxStep::default());
         }
         let mut tasks = tokio::task::JoinSet::new();
-        for (row, effect, recipient) in claimed {
+        for (row, work) in claimed {
             let adapters = self.inner.adapters.clone();
             tasks.spawn(async move {
-                let outcome = match effect {
-                    Ok(effect) => deliver(&adapters, &row, effect, recipient).await,
+                let outcome = match work {
+                    Ok(work) => deliver(&adapters, &row, work).await,
                     Err(e) => Err(AdapterError::permanent(format!("unreadable effect: {e}"))),
                 };
                 (row, outcome)
@@ -503,32 +519,102 @@ impl Engine {
 }
 
 /// What a delivered effect reports back to its case.
+/// The outbox kind of webhook rows (their payload is a [`WebhookPayload`], not an effect).
+pub const WEBHOOK_KIND: &str = "webhook";
+/// Characters in a message's authenticity code (32^10 codes: collisions are rare and retried).
+pub const AUTH_CODE_LEN: usize = 10;
+
+/// The message's authenticity code: drawn once, kept across retries. A code already
+/// used by another message is drawn again (each try in its own savepoint, since a
+/// failed statement aborts a PostgreSQL transaction).
+fn message_code(
+    conn: &mut dyn Conn,
+    inner: &Inner,
+    row: &OutboxRow,
+    notice: lineout_domain::case::Notice,
+    now: OffsetDateTime,
+) -> Result<String, Error> {
+    for _ in 0..5 {
+        let secret = inner.ids.secret();
+        let candidate: String = secret.chars().skip(secret.chars().count().saturating_sub(AUTH_CODE_LEN)).collect();
+        conn.savepoint()?;
+        match conn.ensure_message(&row.id, &row.case_id, notice, &candidate, now) {
+            Ok(code) => {
+                conn.release_savepoint()?;
+                return Ok(code);
+            }
+            Err(crate::ports::StoreError::Conflict("message_code")) => {
+                conn.rollback_to_savepoint()?;
+                conn.release_savepoint()?;
+            }
+            Err(e) => {
+                conn.rollback_to_savepoint()?;
+                conn.release_savepoint()?;
+                return Err(e.into());
+            }
+        }
+    }
+    Err(Error::Internal("could not draw a free authenticity code".into()))
+}
+
+/// A webhook row's payload: the endpoint's name and the CloudEvents body.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WebhookPayload {
+    pub endpoint: String,
+    pub body: String,
+}
+
+/// One claimed outbox row, ready for its adapter.
+enum Work {
+    Effect(Effect),
+    Notify {
+        notice: lineout_domain::case::Notice,
+        language: lineout_domain::values::Language,
+        details: lineout_domain::effects::NoticeDetails,
+        to: Recipient,
+        code: String,
+    },
+    Webhook(WebhookPayload),
+}
+
+/// What a delivered effect reports back to its case.
 enum Delivered {
     Deprovisioned,
     Refunded(String),
-    Notified(lineout_domain::case::Notice, String),
+    Notified(lineout_domain::case::Notice, Delivery),
+    Posted,
 }
 
-async fn deliver(
-    adapters: &Adapters,
-    row: &OutboxRow,
-    effect: Effect,
-    recipient: Option<Recipient>,
-) -> Result<Delivered, AdapterError> {
-    match effect {
-        Effect::Deprovision { .. } => {
+async fn deliver(adapters: &Adapters, row: &OutboxRow, work: Work) -> Result<Delivered, AdapterError> {
+    match work {
+        Work::Effect(effect @ Effect::Deprovision { .. }) => {
             let req = DeprovisionRequest { case_id: row.case_id.clone(), effect };
             adapters.network.deprovision(&row.id, &req).await.map(|()| Delivered::Deprovisioned)
         }
-        Effect::Refund { account_id, amount } => {
+        Work::Effect(Effect::Refund { account_id, amount }) => {
             adapters.payments.refund(&row.id, &account_id, amount).await.map(Delivered::Refunded)
         }
-        Effect::Notify { notice, language, .. } => {
-            let (subject, body) = crate::notices::render(notice, language, &row.case_id);
-            let to = recipient.unwrap_or(Recipient { email: None, sms: None });
-            let message = Message { case_id: row.case_id.clone(), notice, language, to, subject, body };
-            adapters.notifier.send(&row.id, &message).await.map(|channel| Delivered::Notified(notice, channel))
+        Work::Effect(Effect::Notify { .. }) => Err(AdapterError::permanent("notify rows are prepared as messages")),
+        Work::Notify { notice, language, details, to, code } => {
+            let ctx =
+                crate::notices::NoticeContext { case_id: &row.case_id, language, auth_code: &code, details: &details };
+            let r = crate::notices::render(notice, ctx);
+            let message = Message {
+                case_id: row.case_id.clone(),
+                notice,
+                language,
+                to,
+                subject: r.subject,
+                body: r.email_text,
+                sms_text: r.sms_text,
+                auth_code: code,
+            };
+            adapters.notifier.send(&row.id, &message).await.map(|d| Delivered::Notified(notice, d))
         }
+        Work::Webhook(payload) => match &adapters.webhooks {
+            Some(w) => w.post(&row.id, &payload.endpoint, &payload.body).await.map(|()| Delivered::Posted),
+            None => Err(AdapterError::permanent("no webhook transport is configured")),
+        },
     }
 }
 
@@ -548,28 +634,42 @@ fn record_outcomes(
                 Ok(delivered) => {
                     conn.complete_outbox(&row.id, attempts, now)?;
                     step.delivered += 1;
-                    Some(match delivered {
-                        Delivered::Deprovisioned => Command::DeprovisioningConfirmed { effect_id: row.id.clone() },
+                    match delivered {
+                        Delivered::Deprovisioned => {
+                            Some(Command::DeprovisioningConfirmed { effect_id: row.id.clone() })
+                        }
                         Delivered::Refunded(reference) => {
-                            Command::RefundIssued { effect_id: row.id.clone(), reference }
+                            Some(Command::RefundIssued { effect_id: row.id.clone(), reference })
                         }
-                        Delivered::Notified(notice, channel) => {
-                            Command::NoticeDelivered { effect_id: row.id.clone(), notice, channel }
+                        Delivered::Notified(notice, delivery) => {
+                            conn.message_sent(&row.id, &delivery.provider_ids, now)?;
+                            Some(Command::NoticeDelivered {
+                                effect_id: row.id.clone(),
+                                notice,
+                                channel: delivery.channel,
+                            })
                         }
-                    })
+                        // Webhook deliveries are not case events (that would feed more webhooks).
+                        Delivered::Posted => None,
+                    }
                 }
                 Err(e) if e.retryable && attempts < policy.retry.max_attempts => {
                     let delay = i64::try_from(policy.retry_delay_ms(attempts)).unwrap_or(i64::MAX);
                     conn.retry_outbox(&row.id, attempts, now + Duration::milliseconds(delay), &clip(&e.message))?;
                     step.retried += 1;
-                    None
+                    (row.kind != WEBHOOK_KIND).then(|| Command::EffectFailed {
+                        effect_id: row.id.clone(),
+                        effect: row.kind.clone(),
+                        attempt: attempts,
+                        error: clip(&e.message),
+                    })
                 }
                 Err(e) => {
                     conn.dead_letter_outbox(&row.id, attempts, &clip(&e.message), now)?;
                     step.dead += 1;
                     crate::metrics::dead_letter(&row.kind);
                     tracing::error!(case = %row.case_id, effect = %row.id, kind = %row.kind, "effect dead-lettered");
-                    Some(Command::EffectDeadLettered {
+                    (row.kind != WEBHOOK_KIND).then(|| Command::EffectDeadLettered {
                         effect_id: row.id.clone(),
                         effect: row.kind.clone(),
                         error: clip(&e.message),
@@ -577,7 +677,7 @@ fn record_outcomes(
                 }
             };
             if let Some(cmd) = followup {
-                match execute(conn, policy, &row.case_id, &cmd, &Actor::System, now) {
+                match execute(conn, &inner.config, &row.case_id, &cmd, &Actor::System, now) {
                     Ok(_) => {}
                     // The effect happened; if the case cannot take the result, keep the row done and say so.
                     Err(Error::Case(e)) => {
@@ -684,14 +784,14 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
     let open = OpenCase { kind: req.kind, channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
     let kinds = case::open(&open, actor, &inner.config.policy, now)?;
     let id = inner.ids.case_id(now);
-    let case = persist(conn, &inner.config.policy, None, &id, kinds, actor, now).map_err(|e| match e {
+    let case = persist(conn, &inner.config, None, &id, kinds, actor, now).map_err(|e| match e {
         Error::CaseAlreadyOpen(_) => Error::CaseAlreadyOpen(String::new()),
         other => other,
     })?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
         let verify = Command::VerifyIdentity { method: VerificationMethod::OperatorInitiated };
-        return execute(conn, &inner.config.policy, &id, &verify, &Actor::System, now);
+        return execute(conn, &inner.config, &id, &verify, &Actor::System, now);
     }
     Ok(case)
 }
@@ -699,41 +799,42 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
 /// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).
 fn execute(
     conn: &mut dyn Conn,
-    policy: &Policy,
+    config: &EngineConfig,
     id: &CaseId,
     cmd: &Command,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
     let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
-    let kinds = case::decide(&record.case, cmd, actor, policy, now)?;
+    let kinds = case::decide(&record.case, cmd, actor, &config.policy, now)?;
     let ported = kinds.iter().any(|k| matches!(k, EventKind::PortedOut));
-    let case = persist(conn, policy, Some(record), id, kinds, actor, now)?;
+    let case = persist(conn, config, Some(record), id, kinds, actor, now)?;
     if ported && let Some(open) = conn.open_case_for_line(&case.facts.line_id, CaseKind::Cancellation)? {
         // The number left: an open cancellation of the same line ends with it.
         let supersede = Command::Supersede { by_case: id.clone() };
-        execute(conn, policy, &open, &supersede, &Actor::System, now)?;
+        execute(conn, config, &open, &supersede, &Actor::System, now)?;
     }
     Ok(case)
 }
 
-fn fire_in(conn: &mut dyn Conn, policy: &Policy, timer: &DueTimer, now: OffsetDateTime) -> Result<bool, Error> {
+fn fire_in(conn: &mut dyn Conn, config: &EngineConfig, timer: &DueTimer, now: OffsetDateTime) -> Result<bool, Error> {
     if !conn.fire_timer(timer)? {
         return Ok(false);
     }
-    execute(conn, policy, &timer.case_id, &Command::TimerFired { timer: timer.kind }, &Actor::System, now)?;
+    execute(conn, config, &timer.case_id, &Command::TimerFired { timer: timer.kind }, &Actor::System, now)?;
     Ok(true)
 }
 
 fn persist(
     conn: &mut dyn Conn,
-    policy: &Policy,
+    config: &EngineConfig,
     before: Option<CaseRecord>,
     id: &CaseId,
     kinds: Vec<EventKind>,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
+    let policy = &config.policy;
     let is_new = before.is_none();
     let (mut case, mut last_hash) = match before {
         Some(r) => (Some(r.case), r.last_hash),
@@ -767,6 +868,25 @@ fn persist(
                 case_id: id.clone(),
                 kind: effect.kind().to_owned(),
                 payload: serde_json::to_string(&effect).map_err(|e| Error::Internal(e.to_string()))?,
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+                created_at: now,
+                done_at: None,
+            });
+        }
+        for endpoint in &config.webhook_endpoints {
+            // Every case event goes to every configured endpoint as a CloudEvent.
+            let payload = WebhookPayload {
+                endpoint: endpoint.clone(),
+                body: crate::cloudevents::event_json(id, &event, &config.webhook_source),
+            };
+            outbox.push(OutboxRow {
+                id: format!("{}.{}.wh.{}", id.as_str(), seq, endpoint),
+                case_id: id.clone(),
+                kind: WEBHOOK_KIND.to_owned(),
+                payload: serde_json::to_string(&payload).map_err(|e| Error::Internal(e.to_string()))?,
                 status: OutboxStatus::Pending,
                 attempts: 0,
                 next_attempt_at: now,
@@ -878,7 +998,7 @@ impl Engine {
                 };
                 conn.put_transfer_pin(&case_id, &pin_id, &hash)?;
                 let issue = Command::IssueTransferPin { pin_id };
-                execute(conn, &inner.config.policy, &case_id, &issue, &Actor::System, now)
+                execute(conn, &inner.config, &case_id, &issue, &Actor::System, now)
             })
             .await?;
         Ok(IssuedPin { case, pin })
@@ -932,7 +1052,7 @@ impl Engine {
                         _ => None,
                     })
                 });
-                let case = persist(conn, &inner.config.policy, Some(current), &case_id, kinds, &Actor::System, now)?;
+                let case = persist(conn, &inner.config, Some(current), &case_id, kinds, &Actor::System, now)?;
                 // The refusal is recorded (committed) and then reported.
                 Ok(match refused {
                     Some(reason) => Err(Error::PortRefused(reason)),
@@ -1014,9 +1134,60 @@ impl Engine {
                 };
                 let Some(case_id) = open else { return Ok(None) };
                 let cmd = Command::RecordEsimProgress { notification_point, status };
-                execute(conn, &inner.config.policy, &case_id, &cmd, &Actor::System, now)?;
+                execute(conn, &inner.config, &case_id, &cmd, &Actor::System, now)?;
                 Ok(Some(case_id))
             })
             .await
+    }
+}
+
+// ---- Messages: delivery receipts, authenticity codes, dead letters ------------------------
+
+impl Engine {
+    /// Records an SMSC delivery receipt on the case of the message it refers to.
+    /// Receipts for unknown message ids (e.g. another system's) are ignored.
+    pub async fn record_delivery_receipt(&self, receipt: crate::ports::DeliveryReceipt) -> Result<bool, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let Some(message) = conn.message_receipt(&receipt.message_id, receipt.delivered, now)? else {
+                    return Ok(false);
+                };
+                let cmd = Command::RecordNoticeReceipt {
+                    effect_id: message.effect_id.clone(),
+                    delivered: receipt.delivered,
+                    status: receipt.status.chars().take(20).collect(),
+                };
+                execute(conn, &inner.config, &message.case_id, &cmd, &Actor::System, now)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// "Is this code one of ours?": the message that carried an authenticity code.
+    pub async fn message_by_code(&self, code: String) -> Result<Option<MessageRecord>, Error> {
+        if code.len() > 32 {
+            return Ok(None);
+        }
+        self.read(move |c| Ok(c.message_by_code(&code.to_ascii_uppercase())?)).await
+    }
+
+    /// Outbox rows with a status (staff tools), by id after the cursor.
+    pub async fn list_outbox(
+        &self,
+        status: OutboxStatus,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, Error> {
+        let limit = limit.clamp(1, self.inner.config.max_page);
+        self.read(move |c| Ok(c.list_outbox(status, after.as_deref(), limit)?)).await
+    }
+
+    /// Puts a dead-lettered effect back in the queue; false if it is not dead.
+    pub async fn retry_dead_letter(&self, id: String) -> Result<bool, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.writer.run(move |conn| Ok(conn.requeue_outbox(&id, to_millis(inner.clock.now()))?)).await
     }
 }

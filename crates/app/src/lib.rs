@@ -3,6 +3,7 @@
 //! of the timer and outbox workers. No SQL and no HTTP here.
 
 pub mod clock;
+pub mod cloudevents;
 pub mod engine;
 pub mod error;
 pub mod metrics;

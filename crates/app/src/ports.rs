@@ -356,6 +356,31 @@ pub trait Conn: Send {
     /// The (pin_id, hash) of a port-out case's current transfer PIN.
     fn get_transfer_pin(&mut self, case: &CaseId) -> StoreResult<Option<(String, String)>>;
 
+    // Messages to customers: authenticity codes and delivery state.
+    /// Records a message about to be sent (once per effect) and returns its authenticity
+    /// code: the stored one if the message exists, else `candidate_code`.
+    fn ensure_message(
+        &mut self,
+        effect_id: &str,
+        case: &CaseId,
+        notice: Notice,
+        candidate_code: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<String>;
+    fn message_sent(&mut self, effect_id: &str, provider_ids: &[String], now: OffsetDateTime) -> StoreResult<()>;
+    /// Marks delivered or failed from a receipt; returns the message if the provider id is known.
+    fn message_receipt(
+        &mut self,
+        provider_id: &str,
+        delivered: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<MessageRecord>>;
+    fn message_by_code(&mut self, code: &str) -> StoreResult<Option<MessageRecord>>;
+    /// Outbox rows with a status, by id after the cursor (staff tools).
+    fn list_outbox(&mut self, status: OutboxStatus, after: Option<&str>, limit: u32) -> StoreResult<Vec<OutboxRow>>;
+    /// Puts a dead row back in the queue (attempts reset); false if it was not dead.
+    fn requeue_outbox(&mut self, id: &str, now: OffsetDateTime) -> StoreResult<bool>;
+
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
@@ -385,7 +410,7 @@ pub struct Recipient {
     pub sms: Option<Msisdn>,
 }
 
-/// A message to a customer.
+/// A message to a customer, rendered for every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub case_id: CaseId,
@@ -393,7 +418,92 @@ pub struct Message {
     pub language: Language,
     pub to: Recipient,
     pub subject: String,
+    /// The email's plain-text body.
     pub body: String,
+    /// The SMS text (short by design).
+    pub sms_text: String,
+    /// The message's authenticity code, printed in both texts.
+    pub auth_code: String,
+}
+
+/// How a message went out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivery {
+    /// `email`, `sms` or `email+sms`.
+    pub channel: String,
+    /// The Message-ID and the SMSC message ids, for delivery receipts.
+    pub provider_ids: Vec<String>,
+}
+
+/// A message as recorded: its authenticity code and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub effect_id: String,
+    pub case_id: CaseId,
+    pub notice: Notice,
+    pub auth_code: String,
+    /// `queued`, `sent`, `delivered` or `failed`.
+    pub state: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// An email ready to send (already rendered in the customer's language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: Email,
+    pub subject: String,
+    /// Plain-text body (UTF-8).
+    pub text: String,
+    pub language: Language,
+}
+
+/// An SMS ready to send: the transport picks the encoding (GSM-7 when every character
+/// allows, else UCS-2) and splits long texts into concatenated parts (UDH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingSms {
+    pub to: Msisdn,
+    pub text: String,
+}
+
+/// What the SMSC accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSubmitted {
+    /// The SMSC's message id of each part, in order.
+    pub message_ids: Vec<String>,
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+    pub segments: u32,
+}
+
+/// A delivery receipt the SMSC sent back (`deliver_sm` with a receipt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    /// The SMSC message id it refers to.
+    pub message_id: String,
+    /// True for `DELIVRD`.
+    pub delivered: bool,
+    /// The receipt's `stat:` value (`DELIVRD`, `UNDELIV`, `EXPIRED`, `REJECTD`, ...).
+    pub status: String,
+}
+
+/// Email over SMTP. Returns the Message-ID of the accepted message.
+#[async_trait::async_trait]
+pub trait EmailTransport: Send + Sync {
+    async fn send_email(&self, idempotency_key: &str, email: &OutgoingEmail) -> Result<String, AdapterError>;
+}
+
+/// SMS over SMPP.
+#[async_trait::async_trait]
+pub trait SmsTransport: Send + Sync {
+    async fn send_sms(&self, idempotency_key: &str, sms: &OutgoingSms) -> Result<SmsSubmitted, AdapterError>;
+}
+
+/// Signed webhooks: POSTs `body` (a CloudEvents 1.0 JSON event) to the configured
+/// endpoint named `endpoint`, signed with that endpoint's secret.
+#[async_trait::async_trait]
+pub trait WebhookTransport: Send + Sync {
+    async fn post(&self, idempotency_key: &str, endpoint: &str, body: &str) -> Result<(), AdapterError>;
 }
 
 /// A request to remove a line from the network.
@@ -409,10 +519,10 @@ pub trait Network: Send + Sync {
     async fn deprovision(&self, idempotency_key: &str, request: &DeprovisionRequest) -> Result<(), AdapterError>;
 }
 
-/// Sends messages to customers; returns the channel used (`email`, `sms`).
+/// Sends messages to customers on their contact channels.
 #[async_trait::async_trait]
 pub trait Notifier: Send + Sync {
-    async fn send(&self, idempotency_key: &str, message: &Message) -> Result<String, AdapterError>;
+    async fn send(&self, idempotency_key: &str, message: &Message) -> Result<Delivery, AdapterError>;
 }
 
 /// The operator's payment system; returns the refund's reference.

@@ -37,6 +37,9 @@ pub enum Command {
     Migrate,
     /// Import accounts, lines or devices from a CSV or JSON file (idempotent).
     Import(ImportArgs),
+    /// Effects waiting, done or dead-lettered (messages, network calls, refunds, webhooks).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// What became of numbers whose line ended: aging, available again, ported out.
     #[command(subcommand)]
     Numbers(NumbersCommand),
@@ -289,5 +292,26 @@ pub enum ReportCommand {
         /// Write the CSV to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List outbox rows: delivered ones by default, or --dead / --pending.
+    List {
+        /// Dead letters: effects that failed for good and need a person.
+        #[arg(long, conflicts_with = "pending")]
+        dead: bool,
+        /// Effects still waiting (or retrying).
+        #[arg(long)]
+        pending: bool,
+        /// Most rows to show.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
+    /// Put a dead-lettered effect back in the queue (after fixing its cause).
+    Retry {
+        /// The outbox row id (from `lineout outbox list --dead`).
+        id: String,
     },
 }

@@ -152,7 +152,82 @@ impl Default for Es2PlusSection {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Which notifier sends customer messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifierAdapterName {
+    /// In memory: nothing leaves the process (demo, tests).
+    #[default]
+    Fake,
+    /// Email over SMTP (`[adapters.smtp]`) and SMS over SMPP (`[adapters.smpp]`), each when set.
+    Real,
+}
+
+/// The SMTP server for email.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    /// 0 = the security mode's default (25 plain, 587 STARTTLS, 465 TLS).
+    pub port: u16,
+    /// `starttls`, `tls` or `plain` (plain only to loopback unless allow_plain).
+    pub security: String,
+    pub allow_plain: bool,
+    pub username: Option<String>,
+    /// Never printed.
+    pub password: Option<String>,
+    /// The sender, e.g. `"Operator <no-reply@example.com>"`.
+    pub from: String,
+    pub connect_timeout_ms: u64,
+    pub send_timeout_ms: u64,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 0,
+            security: "starttls".into(),
+            allow_plain: false,
+            username: None,
+            password: None,
+            from: String::new(),
+            connect_timeout_ms: 10_000,
+            send_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for SmtpSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSection").field("host", &self.host).field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// A webhook endpoint: every case event is POSTed to it, signed with its secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// A short name (letters, digits, '-', '_'); it appears in outbox ids.
+    pub name: String,
+    pub url: String,
+    /// The signing secret (never printed).
+    pub secret: String,
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+
+impl std::fmt::Debug for WebhookSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSection").field("name", &self.name).field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptersConfig {
     /// HLR/HSS and SM-DP+ deprovisioning: `fake` or `real`.
@@ -161,13 +236,35 @@ pub struct AdaptersConfig {
     pub hlr: Option<HlrConfig>,
     /// The SM-DP+, used by `network = "real"` when set.
     pub es2plus: Option<Es2PlusSection>,
-    /// SMS and email to customers.
-    pub notifier: AdapterName,
+    /// Endpoints that receive every case event as a signed CloudEvent.
+    pub webhooks: Vec<WebhookSection>,
+    /// Email, used by `notifier = "real"` when set.
+    pub smtp: Option<SmtpSection>,
+    /// The CloudEvents `source` of this installation.
+    pub webhook_source: String,
+    /// SMS and email to customers: `fake` or `real`.
+    pub notifier: NotifierAdapterName,
     /// Refunds.
     pub payments: AdapterName,
     /// Fakes only: a directory where each fake appends the effects it applied
     /// (network.log, notifier.log, payments.log) and remembers them across restarts.
     pub fake_journal_dir: Option<String>,
+}
+
+impl Default for AdaptersConfig {
+    fn default() -> Self {
+        Self {
+            network: NetworkAdapterName::default(),
+            hlr: None,
+            es2plus: None,
+            webhooks: Vec::new(),
+            webhook_source: "/lineout".into(),
+            smtp: None,
+            notifier: NotifierAdapterName::default(),
+            payments: AdapterName::default(),
+            fake_journal_dir: None,
+        }
+    }
 }
 
 /// Engine limits; every queue, batch and page is bounded.
@@ -439,6 +536,8 @@ impl Config {
             timer_batch: e.timer_batch,
             outbox_batch: e.outbox_batch,
             max_page: e.max_page,
+            webhook_endpoints: self.adapters.webhooks.iter().map(|w| w.name.clone()).collect(),
+            webhook_source: self.adapters.webhook_source.clone(),
         }
     }
 

@@ -2,7 +2,9 @@
 //! configured adapters. Everything here is synchronous: call it outside the async
 //! runtime (the PostgreSQL client blocks and must not run inside an async task).
 
-use crate::config::{AdapterName, AdaptersConfig, Config, DatabaseConfig, DatabaseUrl, NetworkAdapterName};
+use crate::config::{
+    AdapterName, AdaptersConfig, Config, DatabaseConfig, DatabaseUrl, NetworkAdapterName, NotifierAdapterName,
+};
 use crate::error::{Error, Result};
 use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
 use lineout_adapters::{RandomIds, SystemClock};
@@ -36,14 +38,60 @@ pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
         (NetworkAdapterName::Real, _) => Arc::new(real_network(config)?),
     };
     let notifier: Arc<dyn Notifier> = match (config.notifier, journal("notifier.log")?) {
-        (AdapterName::Fake, None) => Arc::new(FakeNotifier::default()),
-        (AdapterName::Fake, Some(p)) => Arc::new(FakeNotifier::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (NotifierAdapterName::Fake, None) => Arc::new(FakeNotifier::default()),
+        (NotifierAdapterName::Fake, Some(p)) => Arc::new(FakeNotifier::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (NotifierAdapterName::Real, _) => Arc::new(real_notifier(config)?),
     };
     let payments: Arc<dyn Payments> = match (config.payments, journal("payments.log")?) {
         (AdapterName::Fake, None) => Arc::new(FakePayments::default()),
         (AdapterName::Fake, Some(p)) => Arc::new(FakePayments::with_journal(&p).map_err(|e| Error::io(&p, e))?),
     };
-    Ok(Adapters { network, notifier, payments })
+    let webhooks = if config.webhooks.is_empty() {
+        None
+    } else {
+        let endpoints = config
+            .webhooks
+            .iter()
+            .map(|w| {
+                let mut e =
+                    lineout_adapters::webhook::WebhookEndpoint::new(w.name.clone(), w.url.clone(), w.secret.clone());
+                e.timeout = std::time::Duration::from_millis(w.timeout_ms);
+                e
+            })
+            .collect();
+        let clock: Arc<dyn lineout_app::ports::Clock> = Arc::new(SystemClock);
+        let transport = lineout_adapters::webhook::HttpWebhooks::new(endpoints, clock)
+            .map_err(|e| Error::Usage(format!("adapters.webhooks: {e}")))?;
+        Some(Arc::new(transport) as Arc<dyn lineout_app::ports::WebhookTransport>)
+    };
+    Ok(Adapters { network, notifier, payments, webhooks })
+}
+
+/// The real notifier: email over SMTP and/or SMS over SMPP.
+fn real_notifier(config: &AdaptersConfig) -> Result<lineout_adapters::messaging::MessagingNotifier> {
+    use lineout_adapters::smtp::{SmtpConfig, SmtpEmail, SmtpSecurity};
+    use std::time::Duration;
+    let email = match &config.smtp {
+        None => None,
+        Some(s) => {
+            let mut c = SmtpConfig::new(s.host.clone(), s.from.clone());
+            c.security = SmtpSecurity::parse(&s.security)
+                .ok_or_else(|| Error::Usage(format!("adapters.smtp.security: unknown '{}'", s.security)))?;
+            c.port = if s.port == 0 { c.security.default_port() } else { s.port };
+            c.allow_plain = s.allow_plain;
+            c.username.clone_from(&s.username);
+            c.password.clone_from(&s.password);
+            c.connect_timeout = Duration::from_millis(s.connect_timeout_ms);
+            c.send_timeout = Duration::from_millis(s.send_timeout_ms);
+            let smtp = SmtpEmail::new(c).map_err(|e| Error::Usage(format!("adapters.{e}")))?;
+            Some(Arc::new(smtp) as Arc<dyn lineout_app::ports::EmailTransport>)
+        }
+    };
+    let sms = crate::serve::sms_transport(config)?;
+    if email.is_none() && sms.is_none() {
+        return Err(Error::Usage("adapters.notifier = \"real\" needs [adapters.smtp] and/or [adapters.smpp]".into()));
+    }
+    Ok(lineout_adapters::messaging::MessagingNotifier::new(email, sms))
 }
 
 /// The real network adapters the configuration names: osmo-hlr and/or an ES2+ SM-DP+.

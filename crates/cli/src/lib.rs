@@ -14,6 +14,7 @@ pub mod demo_data;
 pub mod error;
 pub mod import;
 pub mod logging;
+pub mod outbox;
 pub mod rnd;
 pub mod rows;
 pub mod serve;
@@ -128,6 +129,17 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 print_rejections: true,
             };
             import::command(&engine, &args.file, &opts)
+        }
+        Command::Outbox(cli::OutboxCommand::List { dead, pending, limit }) => {
+            let status = match (dead, pending) {
+                (true, _) => lineout_app::ports::OutboxStatus::Dead,
+                (false, true) => lineout_app::ports::OutboxStatus::Pending,
+                (false, false) => lineout_app::ports::OutboxStatus::Done,
+            };
+            outbox::list(db::start_engine(&config)?, status, limit).map(|()| Outcome::Success)
+        }
+        Command::Outbox(cli::OutboxCommand::Retry { id }) => {
+            outbox::retry(db::start_engine(&config)?, id).map(|()| Outcome::Success)
         }
         Command::Numbers(cli::NumbersCommand::List { state, limit }) => {
             rnd::list_command(&db::start_engine(&config)?, state.as_deref(), limit).map(|()| Outcome::Success)

@@ -137,3 +137,11 @@ pub fn command(config: &crate::config::Config) -> Result<()> {
         serve(engine.clone(), &config.server, listener, shutdown_signal()).await
     })
 }
+
+/// The SMS transport the configuration names (SMPP), if any.
+pub fn sms_transport(
+    config: &crate::config::AdaptersConfig,
+) -> Result<Option<Arc<dyn lineout_app::ports::SmsTransport>>> {
+    let _ = config;
+    Ok(None)
+}

@@ -183,6 +183,69 @@ pub enum Notice {
     TransferPinIssued,
     TransferPinVoided,
     PortedOut,
+    /// A one-time verification code (sent by the verification step).
+    VerificationCode,
+    /// Too many wrong verification attempts: verification is locked for a while.
+    VerificationLocked,
+    /// The account's free lock was switched on, or its removal takes effect.
+    AccountLocked,
+    AccountUnlocked,
+    /// "This wasn't me" was received: the case is frozen for review.
+    FraudReportReceived,
+    /// The device return deadline is near.
+    ReturnReminder,
+    /// The final statement can be downloaded.
+    FinalStatementReady,
+}
+
+impl Notice {
+    pub const ALL: [Notice; 19] = [
+        Self::RequestReceived,
+        Self::ReturnInstructions,
+        Self::Approved,
+        Self::Rejected,
+        Self::Withdrawn,
+        Self::Expired,
+        Self::Frozen,
+        Self::Terminated,
+        Self::RefundIssued,
+        Self::TransferPinIssued,
+        Self::TransferPinVoided,
+        Self::PortedOut,
+        Self::VerificationCode,
+        Self::VerificationLocked,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
+        Self::FraudReportReceived,
+        Self::ReturnReminder,
+        Self::FinalStatementReady,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequestReceived => "request_received",
+            Self::ReturnInstructions => "return_instructions",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Withdrawn => "withdrawn",
+            Self::Expired => "expired",
+            Self::Frozen => "frozen",
+            Self::Terminated => "terminated",
+            Self::RefundIssued => "refund_issued",
+            Self::TransferPinIssued => "transfer_pin_issued",
+            Self::TransferPinVoided => "transfer_pin_voided",
+            Self::PortedOut => "ported_out",
+            Self::VerificationCode => "verification_code",
+            Self::VerificationLocked => "verification_locked",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::FraudReportReceived => "fraud_report_received",
+            Self::ReturnReminder => "return_reminder",
+            Self::FinalStatementReady => "final_statement_ready",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
 }
 
 /// Why a port request was refused.
@@ -370,6 +433,19 @@ pub enum Command {
         notification_point: String,
         status: String,
     },
+    /// An effect's delivery failed and will be retried.
+    EffectFailed {
+        effect_id: String,
+        effect: String,
+        attempt: u32,
+        error: String,
+    },
+    /// The SMSC's delivery receipt for a notice sent by SMS.
+    RecordNoticeReceipt {
+        effect_id: String,
+        delivered: bool,
+        status: String,
+    },
     /// Worker results and timers (system only).
     DeprovisioningConfirmed {
         effect_id: String,
@@ -412,6 +488,8 @@ impl Command {
             Self::RequestPort { .. } => "request_port",
             Self::Supersede { .. } => "supersede",
             Self::RecordEsimProgress { .. } => "record_esim_progress",
+            Self::EffectFailed { .. } => "effect_failed",
+            Self::RecordNoticeReceipt { .. } => "record_notice_receipt",
             Self::DeprovisioningConfirmed { .. } => "deprovisioning_confirmed",
             Self::RefundIssued { .. } => "refund_issued",
             Self::NoticeDelivered { .. } => "notice_delivered",
@@ -541,6 +619,17 @@ pub enum EventKind {
         notification_point: String,
         status: String,
     },
+    EffectFailed {
+        effect_id: String,
+        effect: String,
+        attempt: u32,
+        error: String,
+    },
+    NoticeReceipt {
+        effect_id: String,
+        delivered: bool,
+        status: String,
+    },
     Superseded {
         by_case: CaseId,
     },
@@ -583,6 +672,8 @@ impl EventKind {
             Self::PortValidated { .. } => "port_validated",
             Self::PortedOut => "ported_out",
             Self::EsimProgressReported { .. } => "esim_progress_reported",
+            Self::EffectFailed { .. } => "effect_failed",
+            Self::NoticeReceipt { .. } => "notice_receipt",
             Self::Superseded { .. } => "superseded",
             Self::Closed { .. } => "closed",
         }
@@ -793,6 +884,8 @@ pub fn decide(
     let system_only = matches!(
         cmd,
         C::Supersede { .. }
+            | C::EffectFailed { .. }
+            | C::RecordNoticeReceipt { .. }
             | C::RecordEsimProgress { .. }
             | C::IssueTransferPin { .. }
             | C::RequestPort { .. }
@@ -831,6 +924,8 @@ pub fn decide(
             | C::NoticeDelivered { .. }
             | C::EffectDeadLettered { .. }
             | C::RecordEsimProgress { .. }
+            | C::EffectFailed { .. }
+            | C::RecordNoticeReceipt { .. }
             | C::TimerFired { .. }
     );
     if !shared && port_only != (case.kind == CaseKind::PortOut) {
@@ -872,6 +967,21 @@ pub fn decide(
                     }
                 }
             }
+        }
+        C::EffectFailed { effect_id, effect, attempt, error } => {
+            events.push(EventKind::EffectFailed {
+                effect_id: effect_id.clone(),
+                effect: effect.clone(),
+                attempt: *attempt,
+                error: error.clone(),
+            });
+        }
+        C::RecordNoticeReceipt { effect_id, delivered, status } => {
+            events.push(EventKind::NoticeReceipt {
+                effect_id: effect_id.clone(),
+                delivered: *delivered,
+                status: status.clone(),
+            });
         }
         C::RecordEsimProgress { notification_point, status } => {
             check_text(notification_point)?;
@@ -1257,7 +1367,7 @@ impl Case {
             }
             E::PortRequestRefused { attempts, .. } => self.port_attempts = *attempts,
             E::TransferPinVoided { .. } => self.transfer_pin = None,
-            E::EsimProgressReported { .. } => {}
+            E::EsimProgressReported { .. } | E::EffectFailed { .. } | E::NoticeReceipt { .. } => {}
             E::PortValidated { new_operator } => {
                 self.transfer_pin = None;
                 self.new_operator = Some(new_operator.clone());

@@ -13,7 +13,15 @@ use time::OffsetDateTime;
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Effect {
     /// A message to the customer; the worker looks up the account's contacts when sending.
-    Notify { notice: Notice, account_id: AccountId, msisdn: Msisdn, language: Language },
+    Notify {
+        notice: Notice,
+        account_id: AccountId,
+        msisdn: Msisdn,
+        language: Language,
+        /// What the message needs to say beyond the notice itself.
+        #[serde(default)]
+        details: NoticeDetails,
+    },
     /// Remove the line from the network (HLR, SM-DP+).
     Deprovision { msisdn: Msisdn, imsi: Option<Imsi>, iccid: Option<Iccid>, eid: Option<Eid> },
     /// Pay the remaining balance back.
@@ -28,6 +36,17 @@ impl Effect {
             Self::Refund { .. } => "refund",
         }
     }
+}
+
+/// Facts a notice's text mentions (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoticeDetails {
+    /// A deadline: the end of the withdrawal window, a PIN's expiry, a return deadline.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub deadline: Option<OffsetDateTime>,
+    /// An amount: the refund.
+    #[serde(default)]
+    pub amount: Option<Money>,
 }
 
 /// A change to a case's timers.
@@ -46,12 +65,14 @@ pub fn effect_id(case: &CaseId, seq: u64, index: usize) -> String {
 /// The effects and timer changes an event causes, given the case state after it.
 pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u32) -> (Vec<Effect>, Vec<TimerOp>) {
     use EventKind as E;
-    let notify = |notice| Effect::Notify {
+    let notify_with = |notice, details| Effect::Notify {
         notice,
         account_id: after.facts.account_id.clone(),
         msisdn: after.facts.msisdn.clone(),
         language: after.facts.language,
+        details,
     };
+    let notify = |notice| notify_with(notice, NoticeDetails::default());
     let mut effects = Vec::new();
     let mut timers = Vec::new();
     match event {
@@ -64,7 +85,10 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
         }
         E::IdentityVerified { .. } => timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry)),
         E::DeviceReturnRequested { deadline, .. } => {
-            effects.push(notify(Notice::ReturnInstructions));
+            effects.push(notify_with(
+                Notice::ReturnInstructions,
+                NoticeDetails { deadline: Some(*deadline), amount: None },
+            ));
             timers.push(TimerOp::Set(TimerKind::DeviceReturnDeadline, *deadline));
         }
         E::DeviceReceived { .. } | E::DeviceReturnWaived { .. } | E::DeviceNotReturned { .. } => {
@@ -72,8 +96,11 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
         }
         E::ReviewStarted { due_at } => timers.push(TimerOp::Set(TimerKind::ReviewSla, *due_at)),
         E::ReviewOverdue => timers.push(TimerOp::Cancel(TimerKind::ReviewSla)),
-        E::Approved { termination_at, .. } => {
-            effects.push(notify(Notice::Approved));
+        E::Approved { termination_at, withdrawal_deadline, .. } => {
+            effects.push(notify_with(
+                Notice::Approved,
+                NoticeDetails { deadline: Some(*withdrawal_deadline), amount: None },
+            ));
             timers.push(TimerOp::Cancel(TimerKind::ReviewSla));
             timers.push(TimerOp::Set(TimerKind::TerminationDue, *termination_at));
         }
@@ -108,10 +135,15 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
                 effects.push(Effect::Refund { account_id: after.facts.account_id.clone(), amount: *refund });
             }
         }
-        E::RefundIssued { .. } => effects.push(notify(Notice::RefundIssued)),
+        E::RefundIssued { amount, .. } => {
+            effects.push(notify_with(Notice::RefundIssued, NoticeDetails { deadline: None, amount: Some(*amount) }))
+        }
         E::Closed { .. } | E::Superseded { .. } => timers.push(TimerOp::CancelAll),
         E::TransferPinIssued { expires_at, .. } => {
-            effects.push(notify(Notice::TransferPinIssued));
+            effects.push(notify_with(
+                Notice::TransferPinIssued,
+                NoticeDetails { deadline: Some(*expires_at), amount: None },
+            ));
             timers.push(TimerOp::Set(TimerKind::TransferPinExpiry, *expires_at));
         }
         E::TransferPinVoided { .. } => {
@@ -120,7 +152,10 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
         }
         E::PortValidated { .. } => timers.push(TimerOp::Cancel(TimerKind::TransferPinExpiry)),
         E::PortedOut => effects.push(notify(Notice::PortedOut)),
-        E::PortRequestRefused { .. } | E::EsimProgressReported { .. } => {}
+        E::PortRequestRefused { .. }
+        | E::EsimProgressReported { .. }
+        | E::EffectFailed { .. }
+        | E::NoticeReceipt { .. } => {}
         E::SettlementRequired { .. }
         | E::PaymentRecorded { .. }
         | E::BalanceWrittenOff { .. }

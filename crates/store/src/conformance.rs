@@ -80,6 +80,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("outbox_lifecycle", outbox_lifecycle),
     ("case_counts_and_earliest_timer", case_counts_and_earliest_timer),
     ("numbers_and_transfer_pins", numbers_and_transfer_pins),
+    ("messages_and_dead_letters", messages_and_dead_letters),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
 ];
@@ -1035,4 +1036,48 @@ pub fn corrupt_rows_are_errors(f: &dyn Fixture) {
             other => panic!("{sql}: expected a corrupt row error, got {other:?}"),
         }
     }
+}
+
+pub fn messages_and_dead_letters(f: &dyn Fixture) {
+    use lineout_domain::case::Notice;
+    let mut c = prepared(f, Role::Writer);
+    let case = case_id("case-1");
+    // A message keeps its first code; another message cannot take the same code.
+    assert_eq!(ok(c.ensure_message("case-1.1.0", &case, Notice::RequestReceived, "AAAAAAAAAA", at(0))), "AAAAAAAAAA");
+    assert_eq!(ok(c.ensure_message("case-1.1.0", &case, Notice::RequestReceived, "BBBBBBBBBB", at(1))), "AAAAAAAAAA");
+    c.savepoint().unwrap_or_default();
+    assert_eq!(
+        c.ensure_message("case-1.2.0", &case, Notice::Approved, "AAAAAAAAAA", at(2)),
+        Err(StoreError::Conflict("message_code"))
+    );
+    c.rollback_to_savepoint().unwrap_or_default();
+    c.release_savepoint().unwrap_or_default();
+    let queued = ok(c.message_by_code("AAAAAAAAAA")).unwrap_or_else(|| panic!("message"));
+    assert_eq!((queued.state.as_str(), queued.sent_at, queued.notice), ("queued", None, Notice::RequestReceived));
+    ok(c.message_sent("case-1.1.0", &["smsc-1".to_owned(), "smsc-2".to_owned()], at(3)));
+    assert_eq!(
+        ok(c.message_by_code("AAAAAAAAAA")).map(|m| (m.state, m.sent_at)),
+        Some(("sent".to_owned(), Some(at(3))))
+    );
+    // A receipt finds its message by any part's provider id; unknown ids are not ours.
+    let receipt = ok(c.message_receipt("smsc-2", true, at(4))).unwrap_or_else(|| panic!("receipt"));
+    assert_eq!((receipt.effect_id.as_str(), receipt.state.as_str()), ("case-1.1.0", "delivered"));
+    assert_eq!(ok(c.message_receipt("elsewhere", true, at(4))), None);
+    assert_eq!(ok(c.message_by_code("ZZZZZZZZZZ")), None);
+    // Dead letters are listed by status and can be queued again, once.
+    let dead = outbox_row("case-1.5.0", "case-1", at(0), at(0));
+    let pending = outbox_row("case-1.6.0", "case-1", at(0), at(0));
+    ok(c.insert_outbox(&[dead.clone(), pending.clone()]));
+    ok(c.dead_letter_outbox(&dead.id, 8, "smtp 550", at(5)));
+    let listed: Vec<String> = ok(c.list_outbox(OutboxStatus::Dead, None, 10)).into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![dead.id.clone()]);
+    assert_eq!(ok(c.list_outbox(OutboxStatus::Pending, None, 10)).len(), 1);
+    assert!(ok(c.requeue_outbox(&dead.id, at(6))));
+    assert!(!ok(c.requeue_outbox(&dead.id, at(6))), "only a dead row can be queued again");
+    assert!(!ok(c.requeue_outbox(&pending.id, at(6))));
+    let again = ok(c.claim_outbox(at(7), at(37), 10));
+    assert_eq!(
+        again.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(),
+        vec![("case-1.6.0", 0), ("case-1.5.0", 0)]
+    );
 }

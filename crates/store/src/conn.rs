@@ -13,11 +13,11 @@ use crate::codec::{
 use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
 use crate::schema::terminal_statuses;
 use lineout_app::ports::{
-    CaseFilter, CaseRecord, Conn, DueTimer, NumberFate, NumberFilter, NumberRecord, NumberState, OutboxRow,
-    OutboxStats, StoreError, StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
+    CaseFilter, CaseRecord, Conn, DueTimer, MessageRecord, NumberFate, NumberFilter, NumberRecord, NumberState,
+    OutboxRow, OutboxStats, OutboxStatus, StoreError, StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
-use lineout_domain::case::{Case, CaseKind, Status, TimerKind};
+use lineout_domain::case::{Case, CaseKind, Notice, Status, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
 
@@ -119,6 +119,19 @@ impl<D: Db> SqlConn<D> {
 
 fn limit(n: u32) -> Val<'static> {
     Val::Int(i64::from(n))
+}
+
+fn message_record(r: &dyn Row) -> StoreResult<MessageRecord> {
+    let notice = r.text(2)?;
+    Ok(MessageRecord {
+        effect_id: r.text(0)?,
+        case_id: codec::case_id(r, 1)?,
+        notice: Notice::parse(&notice).ok_or_else(|| corrupt(format!("unknown notice {notice}")))?,
+        auth_code: r.text(3)?,
+        state: r.text(4)?,
+        created_at: from_ms(r.int(5)?)?,
+        sent_at: r.opt_int(6)?.map(from_ms).transpose()?,
+    })
 }
 
 fn number_record(r: &dyn Row) -> StoreResult<NumberRecord> {
@@ -253,6 +266,21 @@ pub(crate) const RECORD_PORT_OUT: &str = "INSERT INTO numbers (msisdn, fate, dis
     disconnected_at = $2, available_at = NULL, case_id = $3";
 pub(crate) const FIND_LINE_BY_ICCID: &str =
     concat!("SELECT ", line_columns!(), " FROM lines WHERE iccid = $1 ORDER BY updated_at DESC LIMIT 1");
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (effect_id, case_id, notice, auth_code, state, \
+    created_at) VALUES ($1, $2, $3, $4, 'queued', $5) ON CONFLICT (effect_id) DO NOTHING";
+pub(crate) const MESSAGE_COLUMNS_BY_EFFECT: &str =
+    "SELECT effect_id, case_id, notice, auth_code, state, created_at, sent_at FROM messages WHERE effect_id = $1";
+pub(crate) const MESSAGE_BY_CODE: &str =
+    "SELECT effect_id, case_id, notice, auth_code, state, created_at, sent_at FROM messages WHERE auth_code = $1";
+pub(crate) const MESSAGE_SENT: &str = "UPDATE messages SET state = CASE WHEN state = 'queued' THEN 'sent' ELSE state END, sent_at = $2 WHERE effect_id = $1";
+pub(crate) const INSERT_MESSAGE_PART: &str =
+    "INSERT INTO message_parts (provider_id, effect_id) VALUES ($1, $2) ON CONFLICT (provider_id) DO NOTHING";
+pub(crate) const MESSAGE_PART: &str = "SELECT effect_id FROM message_parts WHERE provider_id = $1";
+pub(crate) const MESSAGE_RECEIPT: &str = "UPDATE messages SET state = $2, delivered_at = $3 WHERE effect_id = $1";
+pub(crate) const LIST_OUTBOX: &str =
+    concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3");
+pub(crate) const REQUEUE_OUTBOX: &str = "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+    lease_until = NULL, done_at = NULL WHERE id = $1 AND status = 'dead'";
 pub(crate) const GET_NUMBER: &str =
     "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
 pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
@@ -698,6 +726,55 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn get_transfer_pin(&mut self, case: &CaseId) -> StoreResult<Option<(String, String)>> {
         self.row(GET_TRANSFER_PIN, &[case.as_str().into()], |r| Ok((r.text(0)?, r.text(1)?)))
+    }
+
+    fn ensure_message(
+        &mut self,
+        effect_id: &str,
+        case: &CaseId,
+        notice: Notice,
+        candidate_code: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<String> {
+        self.exec_mapped(
+            INSERT_MESSAGE,
+            &[effect_id.into(), case.as_str().into(), notice.as_str().into(), candidate_code.into(), ms(now).into()],
+            &[("messages_auth_code_key", StoreError::Conflict("message_code"))],
+        )?;
+        let existing = self.row(MESSAGE_COLUMNS_BY_EFFECT, &[effect_id.into()], message_record)?;
+        existing.map(|m| m.auth_code).ok_or_else(|| corrupt("message vanished"))
+    }
+
+    fn message_sent(&mut self, effect_id: &str, provider_ids: &[String], now: OffsetDateTime) -> StoreResult<()> {
+        self.exec(MESSAGE_SENT, &[effect_id.into(), ms(now).into()])?;
+        for id in provider_ids {
+            self.exec(INSERT_MESSAGE_PART, &[id.as_str().into(), effect_id.into()])?;
+        }
+        Ok(())
+    }
+
+    fn message_receipt(
+        &mut self,
+        provider_id: &str,
+        delivered: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let Some(effect_id) = self.row(MESSAGE_PART, &[provider_id.into()], |r| r.text(0))? else { return Ok(None) };
+        let state = if delivered { "delivered" } else { "failed" };
+        self.exec(MESSAGE_RECEIPT, &[effect_id.as_str().into(), state.into(), ms(now).into()])?;
+        self.row(MESSAGE_COLUMNS_BY_EFFECT, &[effect_id.as_str().into()], message_record)
+    }
+
+    fn message_by_code(&mut self, code: &str) -> StoreResult<Option<MessageRecord>> {
+        self.row(MESSAGE_BY_CODE, &[code.into()], message_record)
+    }
+
+    fn list_outbox(&mut self, status: OutboxStatus, after: Option<&str>, limit_n: u32) -> StoreResult<Vec<OutboxRow>> {
+        self.rows(LIST_OUTBOX, &[status.as_str().into(), after.unwrap_or("").into(), limit(limit_n)], codec::outbox)
+    }
+
+    fn requeue_outbox(&mut self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        Ok(self.exec(REQUEUE_OUTBOX, &[id.into(), ms(now).into()])? > 0)
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {

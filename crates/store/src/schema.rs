@@ -354,11 +354,55 @@ CREATE TABLE disconnections (
 );
 "#;
 
+/// Version 3: messages to customers (authenticity codes, delivery state) and the
+/// provider ids (Message-ID, SMSC message ids) that delivery receipts refer to.
+const SQLITE_V3: &str = r#"
+CREATE TABLE messages (
+    effect_id    TEXT NOT NULL,
+    case_id      TEXT NOT NULL,
+    notice       TEXT NOT NULL,
+    auth_code    TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    sent_at      INTEGER,
+    delivered_at INTEGER,
+    CONSTRAINT messages_pkey PRIMARY KEY (effect_id),
+    CONSTRAINT messages_auth_code_key UNIQUE (auth_code)
+) STRICT;
+CREATE TABLE message_parts (
+    provider_id TEXT NOT NULL,
+    effect_id   TEXT NOT NULL,
+    CONSTRAINT message_parts_pkey PRIMARY KEY (provider_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX outbox_status_id_idx ON outbox (status, id);
+"#;
+
+const POSTGRES_V3: &str = r#"
+CREATE TABLE messages (
+    effect_id    TEXT COLLATE "C" NOT NULL,
+    case_id      TEXT COLLATE "C" NOT NULL,
+    notice       TEXT NOT NULL,
+    auth_code    TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    sent_at      BIGINT,
+    delivered_at BIGINT,
+    CONSTRAINT messages_pkey PRIMARY KEY (effect_id),
+    CONSTRAINT messages_auth_code_key UNIQUE (auth_code)
+);
+CREATE TABLE message_parts (
+    provider_id TEXT NOT NULL,
+    effect_id   TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT message_parts_pkey PRIMARY KEY (provider_id)
+);
+CREATE INDEX outbox_status_id_idx ON outbox (status, id);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2)],
-        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3)],
+        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3)],
     }
 }
 

@@ -137,6 +137,8 @@ const UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("events.case_id, events.seq", "events_pkey"),
     ("timers.case_id, timers.kind", "timers_pkey"),
     ("outbox.id", "outbox_pkey"),
+    ("messages.auth_code", "messages_auth_code_key"),
+    ("messages.effect_id", "messages_pkey"),
     ("api_tokens.id", "api_tokens_pkey"),
     ("api_tokens.secret_hash", "api_tokens_secret_hash_key"),
     ("schema_migrations.version", "schema_migrations_pkey"),

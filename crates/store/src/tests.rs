@@ -119,6 +119,7 @@ conformance_tests!(
     outbox_lifecycle,
     case_counts_and_earliest_timer,
     numbers_and_transfer_pins,
+    messages_and_dead_letters,
     tokens_insert_find,
     corrupt_rows_are_errors,
 );

@@ -130,20 +130,7 @@ impl From<LanguageDto> for Language {
 }
 
 fn notice_name(n: Notice) -> &'static str {
-    match n {
-        Notice::RequestReceived => "request_received",
-        Notice::ReturnInstructions => "return_instructions",
-        Notice::Approved => "approved",
-        Notice::Rejected => "rejected",
-        Notice::Withdrawn => "withdrawn",
-        Notice::Expired => "expired",
-        Notice::Frozen => "frozen",
-        Notice::Terminated => "terminated",
-        Notice::RefundIssued => "refund_issued",
-        Notice::TransferPinIssued => "transfer_pin_issued",
-        Notice::TransferPinVoided => "transfer_pin_voided",
-        Notice::PortedOut => "ported_out",
-    }
+    n.as_str()
 }
 
 // ---- Field parsing helpers -----------------------------------------------------------------
@@ -902,6 +889,12 @@ fn event_data(kind: &EventKind) -> Value {
         K::PortRequestRefused { reason, attempts } => json!({ "reason": reason.code(), "attempts": attempts }),
         K::TransferPinVoided { reason } => json!({ "reason": reason.code() }),
         K::PortValidated { new_operator } => json!({ "new_operator": new_operator }),
+        K::EffectFailed { effect_id, effect, attempt, error } => {
+            json!({ "effect_id": effect_id, "effect": effect, "attempt": attempt, "error": error })
+        }
+        K::NoticeReceipt { effect_id, delivered, status } => {
+            json!({ "effect_id": effect_id, "delivered": delivered, "status": status })
+        }
         K::EsimProgressReported { notification_point, status } => {
             json!({ "notification_point": notification_point, "status": status })
         }

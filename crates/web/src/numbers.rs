@@ -291,3 +291,57 @@ pub async fn download_progress(
     state.engine.record_esim_progress(progress.iccid, point, progress.status.as_str().to_owned()).await?;
     Ok((StatusCode::NO_CONTENT, es2_headers).into_response())
 }
+
+/// Whether an authenticity code belongs to a message lineout sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthenticityOut {
+    /// True when the code is one of ours.
+    pub ours: bool,
+    /// The case the message was about.
+    pub case_id: Option<String>,
+    /// Which notice it was (e.g. `approved`).
+    pub notice: Option<String>,
+    /// When it was sent (null if not yet sent).
+    pub sent_at: Option<String>,
+    /// What to do next, in plain words.
+    pub advice: String,
+}
+
+/// Check a message's authenticity code (no token needed).
+///
+/// Every message lineout sends carries a short code. A customer who doubts a message
+/// can check here whether it is really from the operator, for which case, and when.
+#[utoipa::path(
+    get, path = "/api/v1/authenticity/{code}", tag = "messages",
+    params(("code" = String, Path, description = "The authenticity code printed in the message.")),
+    responses(
+        (status = 200, description = "Whether the code is ours.", body = AuthenticityOut),
+        (status = 400, description = "`invalid_field` (the code).", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn check_authenticity(
+    State(state): State<AppState>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> ApiResult<Json<AuthenticityOut>> {
+    let plain = (4..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !plain {
+        return Err(ApiError::field("code", "must be 4-32 letters or digits"));
+    }
+    Ok(Json(match state.engine.message_by_code(code).await? {
+        Some(m) => AuthenticityOut {
+            ours: true,
+            case_id: Some(m.case_id.as_str().to_owned()),
+            notice: Some(m.notice.as_str().to_owned()),
+            sent_at: m.sent_at.map(rfc3339),
+            advice: "This message is from us. We never ask for payments, gift cards or codes by chat, social media or unsolicited calls.".into(),
+        },
+        None => AuthenticityOut {
+            ours: false,
+            case_id: None,
+            notice: None,
+            sent_at: None,
+            advice: "We did not send a message with this code. Do not pay, click links or share codes; contact us through official channels.".into(),
+        },
+    }))
+}

@@ -43,6 +43,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::list_numbers,
         crate::numbers::get_number,
         crate::numbers::download_progress,
+        crate::numbers::check_authenticity,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),

@@ -43,6 +43,7 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/numbers", || get(numbers::list_numbers)),
     ("GET", "/api/v1/numbers/{msisdn}", || get(numbers::get_number)),
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo", || post(numbers::download_progress)),
+    ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

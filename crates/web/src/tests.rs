@@ -70,6 +70,7 @@ async fn app_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
         network: Arc::new(FakeNetwork::default()),
         notifier: Arc::new(FakeNotifier::default()),
         payments: Arc::new(FakePayments::default()),
+        webhooks: None,
     };
     let engine =
         Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, EngineConfig::default())
@@ -766,7 +767,7 @@ async fn the_document_describes_exactly_the_routes() {
         let op = &paths.get(*path).unwrap_or_else(|| panic!("{path} is not documented"))[method.to_lowercase()];
         assert!(op.is_object(), "{method} {path} is not documented");
         let secured = op.get("security").is_some();
-        let public = matches!(*path, "/health" | "/api/v1/openapi.json" | "/metrics");
+        let public = matches!(*path, "/health" | "/api/v1/openapi.json" | "/metrics" | "/api/v1/authenticity/{code}");
         assert_eq!(secured, !public, "{method} {path}: security");
         if secured {
             for status in ["401", "403", "500"] {

@@ -61,7 +61,18 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
     // Every message went out once, in the customer's language, with the anti-scam sentence.
     let sent = app.notifier.sent();
     assert_eq!(sent.len(), 4);
-    assert!(sent.iter().all(|m| m.language == lineout_domain::values::Language::ZhHans && m.body.contains("诈骗")));
+    assert!(sent.iter().all(|m| m.language == lineout_domain::values::Language::ZhHans
+        && m.body.contains(lineout_app::notices::SCAM_ZH)
+        && m.sms_text.contains(&m.auth_code)));
+    // Each message's authenticity code is checkable through the API, without a token.
+    let code = sent[0].auth_code.clone();
+    let (status, check) = app.get(&format!("/api/v1/authenticity/{code}")).await;
+    assert_eq!(
+        (status, check["ours"].as_bool(), check["notice"].as_str()),
+        (StatusCode::OK, Some(true), Some("request_received"))
+    );
+    let (_, check) = app.get("/api/v1/authenticity/ZZZZZZZZZZ").await;
+    assert_eq!(check["ours"], false);
     assert_eq!(app.payments.recorder.delivered_keys(), 1);
     expect![[r#"
         status: closed

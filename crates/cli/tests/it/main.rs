@@ -8,5 +8,7 @@ mod architecture;
 mod crash;
 mod flow;
 mod network;
+mod notify;
 mod portout;
 mod support;
+mod webhooks;

@@ -67,31 +67,48 @@ pub async fn spawn_app_with(config: EngineConfig) -> TestApp {
 
 /// An app on SQLite whose network adapter is `real` (e.g. the osmo-hlr adapter).
 pub async fn spawn_app_with_network(real: Arc<dyn lineout_app::ports::Network>) -> TestApp {
+    spawn_app_custom(EngineConfig::default(), Real { network: Some(real), ..Real::default() }).await
+}
+
+/// Real adapters to use instead of the fakes.
+#[derive(Default)]
+pub struct Real {
+    pub network: Option<Arc<dyn lineout_app::ports::Network>>,
+    pub notifier: Option<Arc<dyn lineout_app::ports::Notifier>>,
+    pub webhooks: Option<Arc<dyn lineout_app::ports::WebhookTransport>>,
+}
+
+/// An app on SQLite with some real adapters.
+pub async fn spawn_app_custom(config: EngineConfig, real: Real) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(lineout_store::SqliteStore::open(&dir.path().join("t.db")).unwrap());
     store.migrate().unwrap();
-    build_with(store, EngineConfig::default(), dir, Some(real)).await
+    build_with(store, config, dir, real).await
 }
 
 async fn build(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::TempDir) -> TestApp {
-    build_with(store, config, dir, None).await
+    build_with(store, config, dir, Real::default()).await
 }
 
-async fn build_with(
-    store: Arc<dyn Store>,
-    config: EngineConfig,
-    dir: tempfile::TempDir,
-    real_network: Option<Arc<dyn lineout_app::ports::Network>>,
-) -> TestApp {
+async fn build_with(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::TempDir, real: Real) -> TestApp {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:30 UTC)));
     let network = Arc::new(FakeNetwork::default());
     let notifier = Arc::new(FakeNotifier::default());
     let payments = Arc::new(FakePayments::default());
-    let used_network: Arc<dyn lineout_app::ports::Network> = match real_network {
+    let used_network: Arc<dyn lineout_app::ports::Network> = match real.network {
         Some(n) => n,
         None => network.clone(),
     };
-    let adapters = Adapters { network: used_network, notifier: notifier.clone(), payments: payments.clone() };
+    let used_notifier: Arc<dyn lineout_app::ports::Notifier> = match real.notifier {
+        Some(n) => n,
+        None => notifier.clone(),
+    };
+    let adapters = Adapters {
+        network: used_network,
+        notifier: used_notifier,
+        payments: payments.clone(),
+        webhooks: real.webhooks,
+    };
     let engine = Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, config).unwrap();
     let (_, token) = engine.create_token(vec!["admin".into()], "tests".into()).await.unwrap();
     let router = lineout_web::router(lineout_web::AppState::new(engine.clone()));

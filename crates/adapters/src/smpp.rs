@@ -176,6 +176,12 @@ impl SmppConfig {
         if self.response_timeout.is_zero() || self.connect_timeout.is_zero() || self.enquire_link_interval.is_zero() {
             return Err("smpp timeouts and the enquire_link interval must be positive".into());
         }
+        if self.reconnect_base.is_zero() || self.reconnect_max < self.reconnect_base {
+            return Err("smpp.reconnect_base must be positive and at most smpp.reconnect_max".into());
+        }
+        if self.throttle_max < self.throttle_base {
+            return Err("smpp.throttle_base must be at most smpp.throttle_max".into());
+        }
         Ok(())
     }
 }
@@ -295,8 +301,8 @@ impl fmt::Debug for SmppSms {
 }
 
 impl SmppSms {
-    /// Starts the session task (on the current tokio runtime) and returns at once; the
-    /// session binds in the background. A config that [`SmppConfig::validate`] refuses
+    /// Starts the session task and returns at once; the session binds in the background.
+    /// Like `tokio::spawn`, it must be called from within a tokio runtime. A config that [`SmppConfig::validate`] refuses
     /// still starts, but every bind fails and is logged as such.
     pub fn start(config: SmppConfig) -> SmppSms {
         if let Err(e) = config.validate() {

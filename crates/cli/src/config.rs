@@ -204,6 +204,48 @@ impl std::fmt::Debug for SmtpSection {
     }
 }
 
+/// The SMSC for SMS (SMPP 3.4).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmppSection {
+    /// `host:port` of the SMSC.
+    pub address: String,
+    pub system_id: String,
+    /// Never printed.
+    pub password: String,
+    pub system_type: String,
+    /// `transceiver` (submit and receive delivery receipts) or `transmitter`.
+    pub bind: String,
+    /// The sender shown to customers (a short code or a number).
+    pub source_addr: String,
+    pub enquire_link_interval_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+impl Default for SmppSection {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:2775".into(),
+            system_id: String::new(),
+            password: String::new(),
+            system_type: String::new(),
+            bind: "transceiver".into(),
+            source_addr: String::new(),
+            enquire_link_interval_ms: 30_000,
+            response_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for SmppSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmppSection")
+            .field("address", &self.address)
+            .field("system_id", &self.system_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A webhook endpoint: every case event is POSTed to it, signed with its secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +282,8 @@ pub struct AdaptersConfig {
     pub webhooks: Vec<WebhookSection>,
     /// Email, used by `notifier = "real"` when set.
     pub smtp: Option<SmtpSection>,
+    /// SMS, used by `notifier = "real"` when set.
+    pub smpp: Option<SmppSection>,
     /// The CloudEvents `source` of this installation.
     pub webhook_source: String,
     /// SMS and email to customers: `fake` or `real`.
@@ -260,6 +304,7 @@ impl Default for AdaptersConfig {
             webhooks: Vec::new(),
             webhook_source: "/lineout".into(),
             smtp: None,
+            smpp: None,
             notifier: NotifierAdapterName::default(),
             payments: AdapterName::default(),
             fake_journal_dir: None,

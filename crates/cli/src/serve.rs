@@ -41,6 +41,7 @@ pub async fn serve(
             tokio::spawn(worker_loop(engine.clone(), Duration::from_millis(server.worker_interval_ms), stop_rx.clone()))
         })
         .collect();
+    let receipts = tokio::spawn(receipt_loop(engine.clone()));
     let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes);
     let mut web_stop = stop_rx;
     let served = lineout_web::serve(listener, state, async move {
@@ -50,6 +51,7 @@ pub async fn serve(
     // Whatever ended the server also ends the worker.
     let _ = stop_tx.send(true);
     trigger.abort();
+    receipts.abort();
     for worker in workers {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "a worker task failed");
@@ -138,10 +140,61 @@ pub fn command(config: &crate::config::Config) -> Result<()> {
     })
 }
 
+/// The SMPP session, started on first use inside the runtime (adapters are built before
+/// the runtime exists). `serve` takes its delivery receipts from here.
+pub struct LazySmpp {
+    config: lineout_adapters::smpp::SmppConfig,
+    started: std::sync::OnceLock<lineout_adapters::smpp::SmppSms>,
+}
+
+impl LazySmpp {
+    fn get(&self) -> &lineout_adapters::smpp::SmppSms {
+        self.started.get_or_init(|| lineout_adapters::smpp::SmppSms::start(self.config.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl lineout_app::ports::SmsTransport for LazySmpp {
+    async fn send_sms(
+        &self,
+        key: &str,
+        sms: &lineout_app::ports::OutgoingSms,
+    ) -> std::result::Result<lineout_app::ports::SmsSubmitted, lineout_app::ports::AdapterError> {
+        self.get().send_sms(key, sms).await
+    }
+}
+
+/// The configured SMPP transport of this process, for the receipt consumer in `serve`.
+static SMPP: std::sync::OnceLock<Arc<LazySmpp>> = std::sync::OnceLock::new();
+
 /// The SMS transport the configuration names (SMPP), if any.
 pub fn sms_transport(
     config: &crate::config::AdaptersConfig,
 ) -> Result<Option<Arc<dyn lineout_app::ports::SmsTransport>>> {
-    let _ = config;
-    Ok(None)
+    use lineout_adapters::smpp::{BindMode, SmppConfig};
+    let Some(s) = &config.smpp else { return Ok(None) };
+    let mut c = SmppConfig::new(s.address.clone(), s.system_id.clone(), s.password.clone());
+    c.system_type.clone_from(&s.system_type);
+    c.source_addr.clone_from(&s.source_addr);
+    c.bind = match s.bind.as_str() {
+        "transceiver" => BindMode::Transceiver,
+        "transmitter" => BindMode::Transmitter,
+        other => return Err(Error::Usage(format!("adapters.smpp.bind: unknown '{other}'"))),
+    };
+    c.enquire_link_interval = Duration::from_millis(s.enquire_link_interval_ms);
+    c.response_timeout = Duration::from_millis(s.response_timeout_ms);
+    c.validate().map_err(|e| Error::Usage(format!("adapters.{e}")))?;
+    let lazy = SMPP.get_or_init(|| Arc::new(LazySmpp { config: c, started: std::sync::OnceLock::new() })).clone();
+    Ok(Some(lazy))
+}
+
+/// Feeds the SMSC's delivery receipts to the engine until the channel closes.
+async fn receipt_loop(engine: Engine) {
+    let Some(smpp) = SMPP.get() else { return };
+    let Some(mut receipts) = smpp.get().receipts() else { return };
+    while let Some(receipt) = receipts.recv().await {
+        if let Err(e) = engine.record_delivery_receipt(receipt).await {
+            tracing::error!(code = e.code(), "recording a delivery receipt failed");
+        }
+    }
 }

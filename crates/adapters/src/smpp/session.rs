@@ -244,7 +244,8 @@ pub(super) async fn run(config: Arc<SmppConfig>, mut requests: mpsc::Receiver<Su
         }
         // Submits queued meanwhile wait for the next session (their callers bound the wait;
         // one whose caller gave up is skipped, not sent late).
-        let delay = backoff(config.reconnect_base, config.reconnect_max, failures.saturating_sub(1));
+        let delay = backoff(config.reconnect_base, config.reconnect_max, failures.saturating_sub(1))
+            .max(Duration::from_millis(10));
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shared.stop.changed() => return,

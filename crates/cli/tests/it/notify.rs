@@ -151,3 +151,183 @@ async fn an_invalid_address_is_a_permanent_failure_and_the_dead_letter_can_be_re
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].rcpt_to, ["jing@example.com"]);
 }
+
+/// Reassembles the SMS texts the SMPP server received: (text, encoding, parts), by message.
+fn reassemble(submits: &[lineout_adapters::smpp::testing::RecordedSubmit]) -> Vec<(String, u8, usize)> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(String, u16), Vec<&lineout_adapters::smpp::testing::RecordedSubmit>> = BTreeMap::new();
+    let mut singles = Vec::new();
+    for s in submits {
+        match &s.concat {
+            Some(c) => groups.entry((s.destination_addr.clone(), c.reference)).or_default().push(s),
+            None => singles.push(vec![s]),
+        }
+    }
+    let decode = |parts: &[&lineout_adapters::smpp::testing::RecordedSubmit]| {
+        let coding = parts[0].data_coding;
+        let mut text = String::new();
+        for p in parts {
+            if coding == 0x08 {
+                let units: Vec<u16> = p.payload.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                text.push_str(&String::from_utf16_lossy(&units));
+            } else {
+                text.push_str(&lineout_adapters::smpp::sms::decode_gsm7(&p.payload));
+            }
+        }
+        (text, coding, parts.len())
+    };
+    let mut out: Vec<_> = singles.iter().map(|p| decode(p)).collect();
+    for (_, mut parts) in groups {
+        parts.sort_by_key(|p| p.concat.as_ref().map(|c| c.seq));
+        out.push(decode(&parts));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_case_leaves_its_sms_at_the_smpp_server_with_the_right_encoding_and_parts() {
+    use lineout_adapters::smpp::testing::{SmppServer, SmppServerOptions};
+    use lineout_adapters::smpp::{SmppSms, sms};
+    let Some(server) = tokio::task::spawn_blocking(|| SmppServer::start(SmppServerOptions::default())).await.unwrap()
+    else {
+        return;
+    };
+    let transport = SmppSms::start(server.config());
+    let mut receipts = transport.receipts().unwrap();
+    let sms_transport: Arc<dyn lineout_app::ports::SmsTransport> = Arc::new(transport);
+    let notifier = Arc::new(MessagingNotifier::new(None, Some(sms_transport)));
+    let app = spawn_app_custom(EngineConfig::default(), Real { notifier: Some(notifier), ..Real::default() }).await;
+    // A Chinese-speaking customer without email: notices go by SMS to the line.
+    app.post_ok(
+        "/api/v1/accounts",
+        json!({"id": "ACC-S", "holder_name": "黄敏", "language": "zh-Hans"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    app.post_ok(
+        "/api/v1/lines",
+        json!({"id": "LINE-S", "account_id": "ACC-S", "msisdn": "+1 415 555 0199", "plan": "prepaid"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let case = app
+        .post_ok(
+            "/api/v1/cases",
+            json!({"line_id": "LINE-S", "channel": "ivr", "timing": {"kind": "immediate"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    app.command(&id, json!({"type": "verify_identity", "method": "pin"})).await;
+    app.clock.advance(Duration::hours(24));
+    app.drain().await;
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["status"], "closed", "{case}");
+    let submits = server.accepted();
+    let messages = reassemble(&submits);
+    assert_eq!(messages.len(), 3, "request received, approved, terminated: {messages:?}");
+    for (text, coding, parts) in &messages {
+        assert_eq!(*coding, 0x08, "Chinese goes as UCS-2");
+        assert!(text.contains(lineout_app::notices::SCAM_ZH), "{text}");
+        let plan = sms::plan(text);
+        assert_eq!(plan.segments as usize, *parts, "segment count for {text}");
+        assert!(*parts <= 3, "kept short: {text}");
+    }
+    assert!(submits.iter().all(|s| s.destination_addr == "14155550199"));
+    // Delivery receipts come back and are recorded on the case.
+    let mut recorded = 0;
+    while recorded < submits.len() {
+        let receipt = tokio::time::timeout(std::time::Duration::from_secs(10), receipts.recv()).await.unwrap().unwrap();
+        if app.engine.record_delivery_receipt(receipt).await.unwrap() {
+            recorded += 1;
+        }
+    }
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    let receipts = case["timeline"].as_array().unwrap().iter().filter(|e| e["type"] == "notice_receipt").count();
+    assert_eq!(receipts, submits.len());
+}
+
+#[test]
+fn the_dead_letter_commands_list_and_requeue() {
+    use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dl.db").display());
+    let mut config = lineout::config::Config::default();
+    config.database.url = url.clone();
+    let store = lineout::db::open_store(&config.database).unwrap();
+    store.migrate().unwrap();
+    let notifier = Arc::new(FakeNotifier::default());
+    notifier.recorder.fail_next(1, false);
+    let adapters = lineout_app::Adapters {
+        network: Arc::new(FakeNetwork::default()),
+        notifier,
+        payments: Arc::new(FakePayments::default()),
+        webhooks: None,
+    };
+    let engine = lineout_app::Engine::start(
+        store,
+        Arc::new(lineout_adapters::SystemClock),
+        Arc::new(lineout_adapters::RandomIds),
+        adapters,
+        config.engine_config(),
+    )
+    .unwrap();
+    let dead_id = lineout::block_on_engine(engine, async |e| {
+        use lineout_domain::account::{Account, AccountKind, Line, LineStatus, Locks, Plan};
+        use lineout_domain::values::{AccountId, Language, LineId, Money, Msisdn};
+        let account = Account {
+            id: AccountId::parse("A1").unwrap(),
+            holder_name: "Dee".into(),
+            email: None,
+            alt_phone: None,
+            language: Language::En,
+            pin_hash: None,
+            locks: Locks::default(),
+            billing_cycle_day: 1,
+            kind: AccountKind::Residential,
+            owed: Money::usd(0),
+            prepaid_balance: Money::usd(0),
+        };
+        e.upsert_accounts(vec![account]).await.unwrap();
+        let line = Line {
+            id: LineId::parse("L1").unwrap(),
+            account_id: AccountId::parse("A1").unwrap(),
+            msisdn: Msisdn::parse("4155550123").unwrap(),
+            iccid: None,
+            imsi: None,
+            eid: None,
+            plan: Plan::Prepaid,
+            status: LineStatus::Active,
+        };
+        e.upsert_lines(vec![line]).await.unwrap();
+        let req = lineout_app::OpenRequest {
+            kind: lineout_domain::case::CaseKind::Cancellation,
+            line: lineout_app::LineRef::Id(LineId::parse("L1").unwrap()),
+            channel: lineout_domain::Channel::Web,
+            timing: lineout_domain::Timing::Immediate,
+            note: None,
+        };
+        e.open_case(req, lineout_domain::case::Actor::Customer).await.unwrap();
+        e.run_outbox().await.unwrap();
+        let dead = e.list_outbox(lineout_app::ports::OutboxStatus::Dead, None, 10).await.unwrap();
+        Ok(dead[0].id.clone())
+    })
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lineout"))
+            .args(["--database", &url])
+            .args(args)
+            .env("LINEOUT_LOG__LEVEL", "error")
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["outbox", "list", "--dead"]);
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&dead_id), "{}", String::from_utf8_lossy(&listed.stdout));
+    let retried = run(&["outbox", "retry", &dead_id]);
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    let again = run(&["outbox", "retry", &dead_id]);
+    assert_eq!(again.status.code(), Some(1), "a row that is not dead cannot be retried");
+    let pending = run(&["outbox", "list", "--pending"]);
+    assert!(String::from_utf8_lossy(&pending.stdout).contains(&dead_id));
+}

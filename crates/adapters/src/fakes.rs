@@ -28,8 +28,12 @@ pub struct Recorder {
     journal: Option<Mutex<std::fs::File>>,
 }
 
-/// Most calls kept in memory; older ones are dropped from the call list (counts stay exact).
-const MAX_CALLS_KEPT: usize = 100_000;
+/// Most calls (and sent messages) kept in memory for inspection; later ones are not kept.
+/// The fakes also serve the demo and the benchmarks, which deliver millions of effects.
+const MAX_CALLS_KEPT: usize = 10_000;
+/// Most delivered keys remembered for "already done" answers; past this the memory is
+/// cleared (a journal file, when set, still dedupes across everything).
+const MAX_KEYS_REMEMBERED: usize = 200_000;
 
 impl Recorder {
     /// A recorder that appends applied effects to `path` and treats keys already there as done.
@@ -85,6 +89,9 @@ impl Recorder {
             });
         }
         let mut delivered = self.delivered.lock().map_err(|_| AdapterError::retryable("recorder poisoned"))?;
+        if delivered.len() >= MAX_KEYS_REMEMBERED && !delivered.contains_key(key) {
+            delivered.clear();
+        }
         let n = delivered.entry(key.to_owned()).or_insert(0);
         *n += 1;
         let first = *n == 1;

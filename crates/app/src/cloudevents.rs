@@ -170,8 +170,11 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
             vec![("notification_point", json!(notification_point)), ("status", json!(status))]
         }
         E::Superseded { by_case } => vec![("by_case", json!(by_case.as_str()))],
+        E::CallbackRequested { due_at } => vec![("due_at", rfc3339_value(*due_at))],
         E::Settled
         | E::ReviewOverdue
+        | E::CallbackOverdue
+        | E::CallbackMade
         | E::Withdrawn
         | E::Expired
         | E::TerminationStarted
@@ -340,6 +343,9 @@ mod tests {
             EventKind::DeviceNotReturned { fee: usd(79_900) },
             EventKind::ReviewStarted { due_at: t },
             EventKind::ReviewOverdue,
+            EventKind::CallbackRequested { due_at: t },
+            EventKind::CallbackOverdue,
+            EventKind::CallbackMade,
             EventKind::Approved { by_rule: true, note: None, withdrawal_deadline: t, termination_at: t },
             EventKind::Rejected { reason: RejectReason::SuspectedFraud, note: Some("n".into()) },
             EventKind::Withdrawn,

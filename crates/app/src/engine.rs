@@ -87,6 +87,8 @@ pub struct OpenRequest {
     pub channel: Channel,
     pub timing: Timing,
     pub note: Option<String>,
+    /// Left by voicemail for a callback: an agent must call back within 24 hours.
+    pub callback: bool,
 }
 
 /// A case with everything recorded about it.
@@ -781,7 +783,14 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         prepaid_balance: account.prepaid_balance,
         device,
     };
-    let open = OpenCase { kind: req.kind, channel: req.channel, timing: req.timing, facts, note: req.note.clone() };
+    let open = OpenCase {
+        callback: req.callback,
+        kind: req.kind,
+        channel: req.channel,
+        timing: req.timing,
+        facts,
+        note: req.note.clone(),
+    };
     let kinds = case::open(&open, actor, &inner.config.policy, now)?;
     let id = inner.ids.case_id(now);
     let case = persist(conn, &inner.config, None, &id, kinds, actor, now).map_err(|e| match e {
@@ -987,6 +996,7 @@ impl Engine {
                     Some(id) => id,
                     None => {
                         let req = OpenRequest {
+                            callback: false,
                             kind: CaseKind::PortOut,
                             line: LineRef::Id(line.id.clone()),
                             channel,
@@ -1189,5 +1199,113 @@ impl Engine {
     pub async fn retry_dead_letter(&self, id: String) -> Result<bool, Error> {
         let inner = Arc::clone(&self.inner);
         self.inner.writer.run(move |conn| Ok(conn.requeue_outbox(&id, to_millis(inner.clock.now()))?)).await
+    }
+}
+
+// ---- PIN checks and cases opened already verified (IVR) -----------------------------------
+
+/// The outcome of a PIN check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    Correct,
+    /// Wrong; this many attempts remain before the lock.
+    Wrong {
+        attempts_left: u32,
+    },
+    /// Too many wrong attempts: no PIN is accepted until then (a correct one neither).
+    Locked {
+        until: OffsetDateTime,
+    },
+    /// The account has no PIN: another method is needed.
+    NoPin,
+}
+
+/// Wrong PIN attempts in a row before the line's PIN checks are locked.
+pub const PIN_MAX_ATTEMPTS: u32 = 5;
+/// How long the lock lasts.
+pub const PIN_LOCK_MINUTES: i64 = 30;
+
+impl Engine {
+    /// The line with this number, if any.
+    pub async fn find_line(&self, msisdn: Msisdn) -> Result<Option<Line>, Error> {
+        self.read(move |c| Ok(c.find_line_by_msisdn(&msisdn)?)).await
+    }
+
+    /// Checks a PIN against the line's account. Wrong attempts are counted durably per
+    /// line; after [`PIN_MAX_ATTEMPTS`] the line is locked for [`PIN_LOCK_MINUTES`].
+    pub async fn check_pin(&self, line: LineId, pin: String) -> Result<PinCheck, Error> {
+        let lookup = line.clone();
+        let (hash, failures, locked_until) = self
+            .read(move |c| {
+                let line = c.get_line(&lookup)?.ok_or_else(|| not_found("line", lookup.as_str()))?;
+                let account =
+                    c.get_account(&line.account_id)?.ok_or_else(|| Error::Internal("line without account".into()))?;
+                let (failures, locked) = c.pin_attempts(&lookup)?;
+                Ok((account.pin_hash, failures, locked))
+            })
+            .await?;
+        let now = self.now();
+        if let Some(until) = locked_until.filter(|t| *t > now) {
+            return Ok(PinCheck::Locked { until });
+        }
+        let Some(hash) = hash else { return Ok(PinCheck::NoPin) };
+        let pin_ok = pin.len() <= 16 && pin.bytes().all(|b| b.is_ascii_digit());
+        let correct = pin_ok
+            && tokio::task::spawn_blocking(move || crate::secrets::verify(&pin, &hash))
+                .await
+                .map_err(|e| Error::Internal(format!("verify task: {e}")))?;
+        let previous = if locked_until.is_some() { 0 } else { failures };
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                if correct {
+                    conn.set_pin_attempts(&line, 0, None)?;
+                    return Ok(PinCheck::Correct);
+                }
+                let failures = previous + 1;
+                if failures >= PIN_MAX_ATTEMPTS {
+                    let until = now + Duration::minutes(PIN_LOCK_MINUTES);
+                    conn.set_pin_attempts(&line, failures, Some(until))?;
+                    Ok(PinCheck::Locked { until })
+                } else {
+                    conn.set_pin_attempts(&line, failures, None)?;
+                    Ok(PinCheck::Wrong { attempts_left: PIN_MAX_ATTEMPTS - failures })
+                }
+            })
+            .await
+    }
+
+    /// Opens a case and records its verification in the same transaction, so a caller
+    /// who hangs up never leaves half a request behind.
+    pub async fn open_verified_case(
+        &self,
+        req: OpenRequest,
+        method: VerificationMethod,
+        actor: Actor,
+    ) -> Result<Case, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| {
+                let now = to_millis(inner.clock.now());
+                let case = open_in(conn, &inner, &req, &actor)?;
+                if case.verification == lineout_domain::case::Step::Done {
+                    return Ok(case);
+                }
+                let verify = Command::VerifyIdentity { method };
+                execute(conn, &inner.config, &case.id, &verify, &Actor::System, now)
+            })
+            .await
+    }
+
+    /// The line's open cancellation case, if any.
+    pub async fn open_case_of_line(&self, line: LineId) -> Result<Option<Case>, Error> {
+        self.read(move |c| {
+            let Some(id) = c.open_case_for_line(&line, CaseKind::Cancellation)? else { return Ok(None) };
+            Ok(c.get_case(&id)?.map(|r| r.case))
+        })
+        .await
     }
 }

@@ -381,6 +381,17 @@ pub trait Conn: Send {
     /// Puts a dead row back in the queue (attempts reset); false if it was not dead.
     fn requeue_outbox(&mut self, id: &str, now: OffsetDateTime) -> StoreResult<bool>;
 
+    // PIN attempts per line (IVR and other PIN checks).
+    /// The line's wrong PIN attempts in a row and its lock, if any.
+    fn pin_attempts(&mut self, line: &LineId) -> StoreResult<(u32, Option<OffsetDateTime>)>;
+    /// Stores the line's wrong-attempt count and lock (0 and None clear them).
+    fn set_pin_attempts(
+        &mut self,
+        line: &LineId,
+        failures: u32,
+        locked_until: Option<OffsetDateTime>,
+    ) -> StoreResult<()>;
+
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;

@@ -110,6 +110,7 @@ fn parse_row(line: u64, record: &csv::StringRecord, columns: &Columns) -> Parsed
     Parsed::Row(Row {
         line,
         request: OpenRequest {
+            callback: false,
             kind: lineout_domain::case::CaseKind::Cancellation,
             line: LineRef::Msisdn(msisdn),
             channel: Channel::Bulk,

@@ -119,6 +119,7 @@ async fn open(engine: &Engine, args: &CaseOpenArgs) -> Result<Case> {
         (None, None) => return Err(Error::Usage("give --line or --msisdn".into())),
     };
     let req = OpenRequest {
+        callback: false,
         kind: lineout_domain::case::CaseKind::Cancellation,
         line,
         channel: parse_channel(&args.channel)?,

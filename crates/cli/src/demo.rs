@@ -247,6 +247,7 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
             continue;
         };
         let req = OpenRequest {
+            callback: false,
             kind: lineout_domain::case::CaseKind::Cancellation,
             line: LineRef::Id(line.id.clone()),
             channel: plan.channel,
@@ -368,6 +369,7 @@ mod tests {
         // The number the banner suggests really can get a case.
         let free = first.free_msisdn.clone().unwrap_or_default();
         let req = OpenRequest {
+            callback: false,
             kind: lineout_domain::case::CaseKind::Cancellation,
             line: LineRef::Msisdn(lineout_domain::Msisdn::parse(&free)?),
             channel: Channel::Web,

@@ -282,15 +282,18 @@ pub enum TimerKind {
     ReviewSla,
     TerminationDue,
     TransferPinExpiry,
+    /// A callback requested by voicemail must be handled within 24 hours (AB 2863).
+    CallbackDue,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 5] = [
+    pub const ALL: [TimerKind; 6] = [
         Self::VerificationExpiry,
         Self::DeviceReturnDeadline,
         Self::ReviewSla,
         Self::TerminationDue,
         Self::TransferPinExpiry,
+        Self::CallbackDue,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -299,6 +302,7 @@ impl TimerKind {
             Self::ReviewSla => "review_sla",
             Self::TerminationDue => "termination_due",
             Self::TransferPinExpiry => "transfer_pin_expiry",
+            Self::CallbackDue => "callback_due",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -413,6 +417,8 @@ pub enum Command {
     },
     /// The customer confirms the outcome (a record; the case closes on its own).
     ConfirmOutcome,
+    /// An agent called back a customer who asked for a callback.
+    RecordCallback,
     /// Port-out: a new transfer PIN was issued (the shell keeps only its hash); it voids the old one.
     IssueTransferPin {
         pin_id: String,
@@ -484,6 +490,7 @@ impl Command {
             Self::ReportFraud { .. } => "report_fraud",
             Self::Close { .. } => "close",
             Self::ConfirmOutcome => "confirm_outcome",
+            Self::RecordCallback => "record_callback",
             Self::IssueTransferPin { .. } => "issue_transfer_pin",
             Self::RequestPort { .. } => "request_port",
             Self::Supersede { .. } => "supersede",
@@ -504,6 +511,10 @@ impl Command {
 pub struct OpenCase {
     #[serde(default)]
     pub kind: CaseKind,
+    /// The customer left the request for a callback (voicemail): an agent must call back
+    /// within 24 hours.
+    #[serde(default)]
+    pub callback: bool,
     pub channel: Channel,
     pub timing: Timing,
     pub facts: CaseFacts,
@@ -557,6 +568,13 @@ pub enum EventKind {
         due_at: OffsetDateTime,
     },
     ReviewOverdue,
+    CallbackRequested {
+        #[serde(with = "time::serde::rfc3339")]
+        due_at: OffsetDateTime,
+    },
+    CallbackOverdue,
+    /// An agent called the customer back.
+    CallbackMade,
     Approved {
         by_rule: bool,
         note: Option<String>,
@@ -653,6 +671,9 @@ impl EventKind {
             Self::DeviceNotReturned { .. } => "device_not_returned",
             Self::ReviewStarted { .. } => "review_started",
             Self::ReviewOverdue => "review_overdue",
+            Self::CallbackRequested { .. } => "callback_requested",
+            Self::CallbackOverdue => "callback_overdue",
+            Self::CallbackMade => "callback_made",
             Self::Approved { .. } => "approved",
             Self::Rejected { .. } => "rejected",
             Self::Withdrawn => "withdrawn",
@@ -726,6 +747,11 @@ pub struct Case {
     /// Device fees charged on the final bill.
     pub fees: Money,
     pub review_overdue: bool,
+    /// A callback is owed to the customer (voicemail request), and whether it is late.
+    #[serde(default)]
+    pub callback_pending: bool,
+    #[serde(default)]
+    pub callback_overdue: bool,
     pub withdrawal_deadline: Option<OffsetDateTime>,
     pub termination_at: Option<OffsetDateTime>,
     pub deprovisioning: Step,
@@ -864,6 +890,10 @@ pub fn open(req: &OpenCase, actor: &Actor, policy: &Policy, now: OffsetDateTime)
         facts: Box::new(req.facts.clone()),
         note: req.note.clone(),
     }];
+    if req.callback {
+        // AB 2863: a voicemail cancellation is processed within 24 hours.
+        events.push(EventKind::CallbackRequested { due_at: now + Duration::hours(24) });
+    }
     // A port-out is never blocked by an unpaid balance (FCC): the balance stays owed.
     if req.facts.owed.is_positive() && req.kind == CaseKind::Cancellation {
         events.push(EventKind::SettlementRequired { owed: req.facts.owed });
@@ -907,6 +937,7 @@ pub fn decide(
             | C::Approve { .. }
             | C::Reject { .. }
             | C::Close { .. }
+            | C::RecordCallback
     );
     if operator_only && !actor.is_operator() {
         return Err(Error::NotPermitted);
@@ -1120,6 +1151,12 @@ pub fn decide(
             check_text(note)?;
             events.push(EventKind::Closed { note: Some(note.clone()) });
         }
+        C::RecordCallback => {
+            if !case.callback_pending {
+                return Err(illegal(cmd, case));
+            }
+            events.push(EventKind::CallbackMade);
+        }
         C::ConfirmOutcome => {
             if !matches!(case.status, S::Closing | S::Closed) {
                 return Err(illegal(cmd, case));
@@ -1168,6 +1205,9 @@ pub fn decide(
             (TimerKind::ReviewSla, S::InReview) if !case.review_overdue => events.push(EventKind::ReviewOverdue),
             (TimerKind::TerminationDue, S::Approved) => events.push(EventKind::TerminationStarted),
             (TimerKind::TransferPinExpiry, S::AwaitingPort) => events.push(EventKind::Expired),
+            (TimerKind::CallbackDue, _) if case.callback_pending && !case.status.is_terminal() => {
+                events.push(EventKind::CallbackOverdue)
+            }
             // A timer that no longer matters (the step moved on) does nothing.
             _ => {}
         },
@@ -1261,6 +1301,8 @@ impl Case {
             device_return: if facts.device.is_some() { Step::Pending } else { Step::NotNeeded },
             fees: zero,
             review_overdue: false,
+            callback_pending: false,
+            callback_overdue: false,
             withdrawal_deadline: None,
             termination_at: None,
             deprovisioning: Step::NotNeeded,
@@ -1321,6 +1363,12 @@ impl Case {
             E::DeviceReturnWaived { .. } => self.device_return = Step::Done,
             E::ReviewStarted { .. } => self.status = Status::InReview,
             E::ReviewOverdue => self.review_overdue = true,
+            E::CallbackRequested { .. } => self.callback_pending = true,
+            E::CallbackOverdue => self.callback_overdue = true,
+            E::CallbackMade => {
+                self.callback_pending = false;
+                self.callback_overdue = false;
+            }
             E::Approved { withdrawal_deadline, termination_at, .. } => {
                 self.status = Status::Approved;
                 self.withdrawal_deadline = Some(*withdrawal_deadline);

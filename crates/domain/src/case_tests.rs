@@ -54,7 +54,7 @@ impl Harness {
     }
 
     fn open_kind(kind: CaseKind, f: CaseFacts, channel: Channel, policy: Policy) -> Harness {
-        let req = OpenCase { kind, channel, timing: Timing::Immediate, facts: f, note: None };
+        let req = OpenCase { callback: false, kind, channel, timing: Timing::Immediate, facts: f, note: None };
         let kinds = open(&req, &Actor::Customer, &policy, T0).unwrap_or_else(|e| panic!("open: {e}"));
         let mut events = Vec::new();
         let mut case: Option<Case> = None;
@@ -344,6 +344,7 @@ fn opening_checks_locks_status_and_dates() {
     let mut f = facts(0, 0, false);
     f.cancellation_locked = true;
     let req = |f: CaseFacts, timing| OpenCase {
+        callback: false,
         kind: CaseKind::Cancellation,
         channel: Channel::Web,
         timing,
@@ -519,7 +520,13 @@ fn an_unused_transfer_pin_expires_and_a_port_out_cannot_open_when_locked() {
     assert_eq!(h.case.status, Status::Expired);
     let mut f = facts(0, 0, false);
     f.port_out_locked = true;
-    let req =
-        OpenCase { kind: CaseKind::PortOut, channel: Channel::Web, timing: Timing::Immediate, facts: f, note: None };
+    let req = OpenCase {
+        callback: false,
+        kind: CaseKind::PortOut,
+        channel: Channel::Web,
+        timing: Timing::Immediate,
+        facts: f,
+        note: None,
+    };
     assert_eq!(open(&req, &Actor::Customer, &Policy::default(), T0), Err(Error::AccountLocked));
 }

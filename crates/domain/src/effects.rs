@@ -96,6 +96,9 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
         }
         E::ReviewStarted { due_at } => timers.push(TimerOp::Set(TimerKind::ReviewSla, *due_at)),
         E::ReviewOverdue => timers.push(TimerOp::Cancel(TimerKind::ReviewSla)),
+        E::CallbackRequested { due_at } => timers.push(TimerOp::Set(TimerKind::CallbackDue, *due_at)),
+        E::CallbackOverdue => {}
+        E::CallbackMade => timers.push(TimerOp::Cancel(TimerKind::CallbackDue)),
         E::Approved { termination_at, withdrawal_deadline, .. } => {
             effects.push(notify_with(
                 Notice::Approved,

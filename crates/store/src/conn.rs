@@ -281,6 +281,9 @@ pub(crate) const LIST_OUTBOX: &str =
     concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3");
 pub(crate) const REQUEUE_OUTBOX: &str = "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
     lease_until = NULL, done_at = NULL WHERE id = $1 AND status = 'dead'";
+pub(crate) const PIN_ATTEMPTS: &str = "SELECT failures, locked_until FROM pin_attempts WHERE line_id = $1";
+pub(crate) const SET_PIN_ATTEMPTS: &str = "INSERT INTO pin_attempts (line_id, failures, locked_until) \
+    VALUES ($1, $2, $3) ON CONFLICT (line_id) DO UPDATE SET failures = $2, locked_until = $3";
 pub(crate) const GET_NUMBER: &str =
     "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
 pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
@@ -775,6 +778,27 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn requeue_outbox(&mut self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
         Ok(self.exec(REQUEUE_OUTBOX, &[id.into(), ms(now).into()])? > 0)
+    }
+
+    fn pin_attempts(&mut self, line: &LineId) -> StoreResult<(u32, Option<OffsetDateTime>)> {
+        let row = self.row(PIN_ATTEMPTS, &[line.as_str().into()], |r| {
+            let failures = u32::try_from(r.int(0)?).map_err(|_| corrupt("pin failures"))?;
+            Ok((failures, r.opt_int(1)?.map(from_ms).transpose()?))
+        })?;
+        Ok(row.unwrap_or((0, None)))
+    }
+
+    fn set_pin_attempts(
+        &mut self,
+        line: &LineId,
+        failures: u32,
+        locked_until: Option<OffsetDateTime>,
+    ) -> StoreResult<()> {
+        self.exec(
+            SET_PIN_ATTEMPTS,
+            &[line.as_str().into(), i64::from(failures).into(), Val::OptInt(locked_until.map(ms))],
+        )?;
+        Ok(())
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {

@@ -375,6 +375,12 @@ CREATE TABLE message_parts (
     CONSTRAINT message_parts_pkey PRIMARY KEY (provider_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX outbox_status_id_idx ON outbox (status, id);
+CREATE TABLE pin_attempts (
+    line_id      TEXT NOT NULL,
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER,
+    CONSTRAINT pin_attempts_pkey PRIMARY KEY (line_id)
+) STRICT;
 "#;
 
 const POSTGRES_V3: &str = r#"
@@ -396,6 +402,12 @@ CREATE TABLE message_parts (
     CONSTRAINT message_parts_pkey PRIMARY KEY (provider_id)
 );
 CREATE INDEX outbox_status_id_idx ON outbox (status, id);
+CREATE TABLE pin_attempts (
+    line_id      TEXT COLLATE "C" NOT NULL,
+    failures     BIGINT NOT NULL,
+    locked_until BIGINT,
+    CONSTRAINT pin_attempts_pkey PRIMARY KEY (line_id)
+);
 "#;
 
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.

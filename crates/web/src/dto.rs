@@ -568,6 +568,7 @@ impl OpenCaseIn {
             _ => return Err(ApiError::field("line_id", "give exactly one of line_id and msisdn")),
         };
         Ok(OpenRequest {
+            callback: false,
             kind: lineout_domain::case::CaseKind::Cancellation,
             line,
             channel: self.channel.into(),
@@ -885,6 +886,7 @@ fn event_data(kind: &EventKind) -> Value {
             json!({ "effect_id": effect_id, "effect": effect, "error": error })
         }
         K::Closed { note } => json!({ "note": note }),
+        K::CallbackRequested { due_at } => json!({ "due_at": rfc3339(*due_at) }),
         K::TransferPinIssued { pin_id, expires_at } => json!({ "pin_id": pin_id, "expires_at": rfc3339(*expires_at) }),
         K::PortRequestRefused { reason, attempts } => json!({ "reason": reason.code(), "attempts": attempts }),
         K::TransferPinVoided { reason } => json!({ "reason": reason.code() }),
@@ -901,6 +903,8 @@ fn event_data(kind: &EventKind) -> Value {
         K::Superseded { by_case } => json!({ "by_case": by_case.as_str() }),
         K::Settled
         | K::ReviewOverdue
+        | K::CallbackOverdue
+        | K::CallbackMade
         | K::Withdrawn
         | K::Expired
         | K::TerminationStarted

@@ -333,6 +333,7 @@ async fn one_case(engine: &Engine, n: u64, actor: Actor) -> Steps {
         }
     };
     let req = OpenRequest {
+        callback: false,
         kind: lineout_domain::case::CaseKind::Cancellation,
         line: LineRef::Id(line),
         channel: Channel::Api,

@@ -301,6 +301,7 @@ fn the_dead_letter_commands_list_and_requeue() {
         };
         e.upsert_lines(vec![line]).await.unwrap();
         let req = lineout_app::OpenRequest {
+            callback: false,
             kind: lineout_domain::case::CaseKind::Cancellation,
             line: lineout_app::LineRef::Id(LineId::parse("L1").unwrap()),
             channel: lineout_domain::Channel::Web,

@@ -530,3 +530,39 @@ fn an_unused_transfer_pin_expires_and_a_port_out_cannot_open_when_locked() {
     };
     assert_eq!(open(&req, &Actor::Customer, &Policy::default(), T0), Err(Error::AccountLocked));
 }
+
+#[test]
+fn a_voicemail_callback_must_be_made_within_24_hours() {
+    let p = Policy::default();
+    let req = OpenCase {
+        callback: true,
+        kind: CaseKind::Cancellation,
+        channel: Channel::Ivr,
+        timing: Timing::Immediate,
+        facts: facts(0, 0, false),
+        note: None,
+    };
+    let kinds = open(&req, &Actor::Customer, &p, T0).unwrap_or_default();
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, EventKind::CallbackRequested { due_at } if *due_at == T0 + Duration::hours(24)))
+    );
+    let mut h = Harness::open(facts(0, 0, false), Channel::Ivr, p);
+    // A case opened without a callback owes none.
+    assert_eq!(
+        h.try_cmd(Command::RecordCallback, Actor::System),
+        Err(Error::IllegalTransition { command: "record_callback", status: "verifying" })
+    );
+    let callback = EventKind::CallbackRequested { due_at: T0 + Duration::hours(24) };
+    let e = Event { seq: h.case.version + 1, at: T0, actor: Actor::Customer, kind: callback };
+    h.case.apply(&e);
+    h.events.push(e);
+    h.now += Duration::hours(24);
+    h.system(Command::TimerFired { timer: TimerKind::CallbackDue });
+    assert!(h.case.callback_overdue);
+    h.staff(Command::RecordCallback);
+    assert!(!h.case.callback_pending && !h.case.callback_overdue);
+    // Customers cannot mark their own callback as made.
+    assert_eq!(h.try_cmd(Command::RecordCallback, Actor::Customer), Err(Error::NotPermitted));
+}

@@ -620,6 +620,8 @@ pub enum CommandIn {
     Close { note: String },
     /// The customer confirms the outcome.
     ConfirmOutcome {},
+    /// An agent called back a customer who left a voicemail request (operators only).
+    RecordCallback {},
 }
 
 /// The longest note, reason or reference the case engine accepts.
@@ -635,9 +637,11 @@ impl CommandIn {
                 vec![("note", note.clone())]
             }
             Self::Close { note } => vec![("note", Some(note.clone()))],
-            Self::VerifyIdentity { .. } | Self::ReceiveDevice { .. } | Self::Withdraw {} | Self::ConfirmOutcome {} => {
-                Vec::new()
-            }
+            Self::VerifyIdentity { .. }
+            | Self::ReceiveDevice { .. }
+            | Self::Withdraw {}
+            | Self::ConfirmOutcome {}
+            | Self::RecordCallback {} => Vec::new(),
         }
     }
 
@@ -662,6 +666,7 @@ impl CommandIn {
             Self::ReportFraud { note } => Command::ReportFraud { note },
             Self::Close { note } => Command::Close { note },
             Self::ConfirmOutcome {} => Command::ConfirmOutcome,
+            Self::RecordCallback {} => Command::RecordCallback,
         })
     }
 }
@@ -739,6 +744,9 @@ pub struct CaseOut {
     /// Device fees on the final bill.
     pub fees_cents: i64,
     pub review_overdue: bool,
+    /// A voicemail callback is owed to the customer, and whether it is past its 24 hours.
+    pub callback_pending: bool,
+    pub callback_overdue: bool,
     #[schema(format = DateTime)]
     pub withdrawal_deadline: Option<String>,
     #[schema(format = DateTime)]
@@ -783,6 +791,8 @@ impl From<&Case> for CaseOut {
             }),
             fees_cents: c.fees.cents,
             review_overdue: c.review_overdue,
+            callback_pending: c.callback_pending,
+            callback_overdue: c.callback_overdue,
             withdrawal_deadline: c.withdrawal_deadline.map(rfc3339),
             termination_at: c.termination_at.map(rfc3339),
             deprovisioning: c.deprovisioning.into(),

@@ -119,9 +119,25 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
         E::BalanceWrittenOff { amount, reason, limit_cents } => {
             vec![("amount", money(amount)), ("reason", json!(reason)), ("limit_cents", json!(limit_cents))]
         }
-        E::DeviceReturnRequested { device_id, deadline } => {
-            vec![("device_id", json!(device_id.as_str())), ("deadline", rfc3339_value(*deadline))]
-        }
+        E::DeviceReturnRequested { rma, accessories, device_id, deadline } => vec![
+            ("rma", json!(rma)),
+            ("accessories", json!(accessories)),
+            ("device_id", json!(device_id.as_str())),
+            ("deadline", rfc3339_value(*deadline)),
+        ],
+        E::ShipmentRecorded { carrier, tracking } => vec![("carrier", value(carrier)), ("tracking", json!(tracking))],
+        E::DeviceInspected { inspection, fees, fee } => vec![
+            ("condition", value(&inspection.condition)),
+            ("missing_accessories", json!(inspection.missing_accessories)),
+            ("model_matches", json!(inspection.model_matches)),
+            (
+                "fees",
+                json!(fees.iter().map(|f| json!({"label": f.label, "amount": money(&f.amount)})).collect::<Vec<_>>()),
+            ),
+            ("fee", money(fee)),
+        ],
+        E::ReturnReminderDue { deadline } => vec![("deadline", rfc3339_value(*deadline))],
+        E::DeviceArrived | E::DeviceReceiptRefused => Vec::new(),
         // The IMEI stays out: it identifies the customer's handset.
         E::DeviceReceived { imei: _, condition, fee } => vec![("condition", value(condition)), ("fee", money(fee))],
         E::DeviceReturnWaived { reason } => vec![("reason", json!(reason))],
@@ -301,6 +317,7 @@ mod tests {
                 device_id: DeviceId::parse("D3003").unwrap(),
                 imei: Imei::parse(IMEI).unwrap(),
                 price: Money::usd(79_900),
+                model: "Pixel 9".into(),
             }),
         }
     }
@@ -333,7 +350,12 @@ mod tests {
             EventKind::PaymentRecorded { amount: usd(1_250), reference: "PAY-1".into() },
             EventKind::BalanceWrittenOff { amount: usd(90), reason: "small".into(), limit_cents: 500 },
             EventKind::Settled,
-            EventKind::DeviceReturnRequested { device_id: DeviceId::parse("D3003").unwrap(), deadline: t },
+            EventKind::DeviceReturnRequested {
+                rma: "RMA-C1".into(),
+                accessories: vec!["charging cable".into()],
+                device_id: DeviceId::parse("D3003").unwrap(),
+                deadline: t,
+            },
             EventKind::DeviceReceived {
                 imei: Imei::parse(IMEI).unwrap(),
                 condition: DeviceCondition::Good,

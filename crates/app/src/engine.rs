@@ -247,9 +247,15 @@ impl Engine {
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
-                execute(conn, &inner.config, &id, &cmd, &actor, now)
+                // A recorded refusal commits its event, then answers with its error.
+                let (case, refused) = execute_reporting(conn, &inner.config, &id, &cmd, &actor, now)?;
+                Ok(match refused {
+                    Some(e) => Err(Error::Case(e)),
+                    None => Ok(case),
+                })
             })
-            .await;
+            .await
+            .and_then(|r| r);
         crate::metrics::command(name, started, &result);
         result
     }
@@ -764,6 +770,7 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         device_id: d.id,
         imei: d.imei,
         price: d.price,
+        model: d.model,
     });
     let facts = CaseFacts {
         account_id: account.id.clone(),
@@ -814,8 +821,25 @@ fn execute(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
+    execute_reporting(conn, config, id, cmd, actor, now).map(|(case, _)| case)
+}
+
+/// Like [`execute`], and also says whether the command was a recorded refusal (e.g. a
+/// wrong device at receipt): the events are saved, and the caller reports the refusal.
+fn execute_reporting(
+    conn: &mut dyn Conn,
+    config: &EngineConfig,
+    id: &CaseId,
+    cmd: &Command,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(Case, Option<case::Error>), Error> {
     let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
     let kinds = case::decide(&record.case, cmd, actor, &config.policy, now)?;
+    let refused = kinds.iter().find_map(|k| match k {
+        EventKind::DeviceReceiptRefused => Some(case::Error::DeviceMismatch),
+        _ => None,
+    });
     let ported = kinds.iter().any(|k| matches!(k, EventKind::PortedOut));
     let case = persist(conn, config, Some(record), id, kinds, actor, now)?;
     if ported && let Some(open) = conn.open_case_for_line(&case.facts.line_id, CaseKind::Cancellation)? {
@@ -823,7 +847,7 @@ fn execute(
         let supersede = Command::Supersede { by_case: id.clone() };
         execute(conn, config, &open, &supersede, &Actor::System, now)?;
     }
-    Ok(case)
+    Ok((case, refused))
 }
 
 fn fire_in(conn: &mut dyn Conn, config: &EngineConfig, timer: &DueTimer, now: OffsetDateTime) -> Result<bool, Error> {
@@ -870,7 +894,7 @@ fn persist(
         };
         let body = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
         let hash = chain::event_hash(&last_hash, id.as_str(), seq, &body);
-        let (effects, timers) = effects::consequences(&next, &event.kind, policy.verification_expiry_days);
+        let (effects, timers) = effects::consequences(&next, &event.kind, policy);
         for (i, effect) in effects.into_iter().enumerate() {
             outbox.push(OutboxRow {
                 id: effects::effect_id(id, seq, i),
@@ -1305,6 +1329,55 @@ impl Engine {
         self.read(move |c| {
             let Some(id) = c.open_case_for_line(&line, CaseKind::Cancellation)? else { return Ok(None) };
             Ok(c.get_case(&id)?.map(|r| r.case))
+        })
+        .await
+    }
+}
+
+// ---- Device returns: the label ------------------------------------------------------------
+
+/// What a return label shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnLabelData {
+    pub rma: String,
+    pub customer_name: String,
+    pub return_address: Vec<String>,
+    pub device_model: String,
+    pub deadline: OffsetDateTime,
+    pub accessories: Vec<String>,
+}
+
+impl Engine {
+    /// The return label of a case whose device must come back.
+    pub async fn return_label(&self, id: CaseId) -> Result<ReturnLabelData, Error> {
+        let address = self.inner.config.policy.device_return.return_address.clone();
+        self.read(move |c| {
+            let record = c.get_case(&id)?.ok_or_else(|| not_found("case", id.as_str()))?;
+            let case = record.case;
+            let (Some(rma), Some(deadline), Some(device)) =
+                (case.rma.clone(), case.return_deadline, case.facts.device.clone())
+            else {
+                return Err(Error::Case(case::Error::NoDevice));
+            };
+            let account =
+                c.get_account(&case.facts.account_id)?.ok_or_else(|| Error::Internal("case without account".into()))?;
+            let accessories = c
+                .events(&id)?
+                .iter()
+                .filter_map(|e| serde_json::from_str::<Event>(&e.body).ok())
+                .find_map(|e| match e.kind {
+                    EventKind::DeviceReturnRequested { accessories, .. } => Some(accessories),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            Ok(ReturnLabelData {
+                rma,
+                customer_name: account.holder_name,
+                return_address: address,
+                device_model: device.model,
+                deadline,
+                accessories,
+            })
         })
         .await
     }

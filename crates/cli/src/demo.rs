@@ -265,7 +265,7 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
         if plan.return_device
             && let Some(imei) = picker.imei(line)
         {
-            commands.push((agent.clone(), Command::ReceiveDevice { imei, condition: DeviceCondition::Good }));
+            commands.push((agent.clone(), Command::received(imei, DeviceCondition::Good)));
         }
         for (actor, cmd) in commands {
             let name = cmd.name();

@@ -127,6 +127,66 @@ pub struct DeviceFact {
     pub device_id: DeviceId,
     pub imei: Imei,
     pub price: Money,
+    #[serde(default)]
+    pub model: String,
+}
+
+/// What warehouse staff (or a store agent) found when inspecting a returned device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub condition: DeviceCondition,
+    /// Accessories expected back but missing (names from the return authorization).
+    #[serde(default)]
+    pub missing_accessories: Vec<String>,
+    /// Whether the model matches the line's device.
+    #[serde(default = "yes")]
+    pub model_matches: bool,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// References to photos kept elsewhere (e.g. object-store keys), at most 10.
+    #[serde(default)]
+    pub photos: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One fee with what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeLine {
+    pub label: String,
+    pub amount: Money,
+}
+
+/// A parcel carrier, for tracking number checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carrier {
+    Ups,
+    Usps,
+    Fedex,
+    Other,
+}
+
+impl Carrier {
+    /// Whether a tracking number has the carrier's shape (UPS `1Z` + 16 characters,
+    /// USPS 20-22 digits, FedEx 12 or 15 digits; others 1-40 letters, digits or '-').
+    pub fn tracking_ok(self, tracking: &str) -> bool {
+        let digits = |n: &[usize]| n.contains(&tracking.len()) && tracking.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            Self::Ups => {
+                tracking.len() == 18
+                    && tracking.starts_with("1Z")
+                    && tracking.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            }
+            Self::Usps => digits(&[20, 21, 22]),
+            Self::Fedex => digits(&[12, 15]),
+            Self::Other => {
+                (1..=40).contains(&tracking.len()) && tracking.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }
+        }
+    }
 }
 
 /// How the customer's identity was established.
@@ -284,10 +344,13 @@ pub enum TimerKind {
     TransferPinExpiry,
     /// A callback requested by voicemail must be handled within 24 hours (AB 2863).
     CallbackDue,
+    /// The next reminder to return the device.
+    ReturnReminder,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 6] = [
+    pub const ALL: [TimerKind; 7] = [
+        Self::ReturnReminder,
         Self::VerificationExpiry,
         Self::DeviceReturnDeadline,
         Self::ReviewSla,
@@ -303,6 +366,7 @@ impl TimerKind {
             Self::TerminationDue => "termination_due",
             Self::TransferPinExpiry => "transfer_pin_expiry",
             Self::CallbackDue => "callback_due",
+            Self::ReturnReminder => "return_reminder",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -393,9 +457,21 @@ pub enum Command {
     WriteOff {
         reason: String,
     },
+    /// The device arrived (the IMEI read from it); with an inspection, it is also
+    /// inspected in the same step (a device handed over in a store).
     ReceiveDevice {
         imei: Imei,
-        condition: DeviceCondition,
+        #[serde(default)]
+        inspection: Option<Inspection>,
+    },
+    /// Warehouse staff inspect a device that arrived.
+    InspectDevice {
+        inspection: Inspection,
+    },
+    /// The customer (or an agent) records the parcel's carrier and tracking number.
+    RecordShipment {
+        carrier: Carrier,
+        tracking: String,
     },
     WaiveDeviceReturn {
         reason: String,
@@ -476,6 +552,20 @@ pub enum Command {
 }
 
 impl Command {
+    /// Receipt and inspection in one step (a store hand-over), with no missing accessory.
+    pub fn received(imei: Imei, condition: DeviceCondition) -> Command {
+        Command::ReceiveDevice {
+            imei,
+            inspection: Some(Inspection {
+                condition,
+                missing_accessories: Vec::new(),
+                model_matches: true,
+                notes: None,
+                photos: Vec::new(),
+            }),
+        }
+    }
+
     /// The command's stable name, used in errors and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -483,6 +573,8 @@ impl Command {
             Self::RecordPayment { .. } => "record_payment",
             Self::WriteOff { .. } => "write_off",
             Self::ReceiveDevice { .. } => "receive_device",
+            Self::InspectDevice { .. } => "inspect_device",
+            Self::RecordShipment { .. } => "record_shipment",
             Self::WaiveDeviceReturn { .. } => "waive_device_return",
             Self::Approve { .. } => "approve",
             Self::Reject { .. } => "reject",
@@ -550,6 +642,12 @@ pub enum EventKind {
     },
     Settled,
     DeviceReturnRequested {
+        /// The return authorization number printed on the label.
+        #[serde(default)]
+        rma: String,
+        /// Accessories expected back.
+        #[serde(default)]
+        accessories: Vec<String>,
         device_id: DeviceId,
         deadline: OffsetDateTime,
     },
@@ -557,6 +655,22 @@ pub enum EventKind {
         imei: Imei,
         condition: DeviceCondition,
         fee: Money,
+    },
+    ShipmentRecorded {
+        carrier: Carrier,
+        tracking: String,
+    },
+    DeviceArrived,
+    /// The device read at receipt is not the line's device: refused and recorded.
+    DeviceReceiptRefused,
+    DeviceInspected {
+        inspection: Inspection,
+        fees: Vec<FeeLine>,
+        fee: Money,
+    },
+    ReturnReminderDue {
+        #[serde(with = "time::serde::rfc3339")]
+        deadline: OffsetDateTime,
     },
     DeviceReturnWaived {
         reason: String,
@@ -666,6 +780,11 @@ impl EventKind {
             Self::BalanceWrittenOff { .. } => "balance_written_off",
             Self::Settled => "settled",
             Self::DeviceReturnRequested { .. } => "device_return_requested",
+            Self::ShipmentRecorded { .. } => "shipment_recorded",
+            Self::DeviceArrived => "device_arrived",
+            Self::DeviceReceiptRefused => "device_receipt_refused",
+            Self::DeviceInspected { .. } => "device_inspected",
+            Self::ReturnReminderDue { .. } => "return_reminder_due",
             Self::DeviceReceived { .. } => "device_received",
             Self::DeviceReturnWaived { .. } => "device_return_waived",
             Self::DeviceNotReturned { .. } => "device_not_returned",
@@ -744,6 +863,14 @@ pub struct Case {
     /// What is still owed (positive) while settlement is pending.
     pub owed: Money,
     pub device_return: Step,
+    /// The device arrived and awaits inspection.
+    #[serde(default)]
+    pub device_arrived: bool,
+    /// The return authorization, once requested.
+    #[serde(default)]
+    pub rma: Option<String>,
+    #[serde(default)]
+    pub return_deadline: Option<OffsetDateTime>,
     /// Device fees charged on the final bill.
     pub fees: Money,
     pub review_overdue: bool,
@@ -809,6 +936,12 @@ pub enum Error {
     TooLateToWithdraw,
     #[error("text fields must be 1-500 characters")]
     InvalidText,
+    #[error("the device has not arrived yet; receive it before inspecting it")]
+    DeviceNotArrived,
+    #[error("the tracking number does not have the carrier's format")]
+    InvalidTracking,
+    #[error("the inspection names an accessory that was not expected back, or too many photos")]
+    InvalidInspection,
 }
 
 impl Error {
@@ -826,6 +959,9 @@ impl Error {
             Self::InvalidDate => "invalid_date",
             Self::TooLateToWithdraw => "too_late_to_withdraw",
             Self::InvalidText => "invalid_text",
+            Self::DeviceNotArrived => "device_not_arrived",
+            Self::InvalidTracking => "invalid_tracking",
+            Self::InvalidInspection => "invalid_inspection",
         }
     }
 }
@@ -1037,6 +1173,8 @@ pub fn decide(
                 && case.device_return == Step::Pending
             {
                 events.push(EventKind::DeviceReturnRequested {
+                    rma: format!("RMA-{}", case.id.as_str()),
+                    accessories: policy.device_return.accessories.clone(),
                     device_id: device.device_id.clone(),
                     deadline: now + Duration::days(i64::from(policy.device_return_window_days)),
                 });
@@ -1079,24 +1217,45 @@ pub fn decide(
             });
             events.push(EventKind::Settled);
         }
-        C::ReceiveDevice { imei, condition } => {
+        C::ReceiveDevice { imei, inspection } => {
             if !matches!(case.status, S::Verifying | S::Preparing) {
                 return Err(illegal(cmd, case));
             }
             let Some(device) = &case.facts.device else { return Err(Error::NoDevice) };
-            if case.device_return != Step::Pending {
+            if case.device_return != Step::Pending || case.device_arrived {
                 return Err(illegal(cmd, case));
             }
             if device.imei != *imei {
-                return Err(Error::DeviceMismatch);
+                // Refused, and recorded: the shell reports `device_mismatch` after commit.
+                events.push(EventKind::DeviceReceiptRefused);
+            } else {
+                events.push(EventKind::DeviceArrived);
+                if let Some(inspection) = inspection {
+                    events.push(inspected(case, device, inspection, policy)?);
+                }
             }
-            let mut fee = policy.restocking_fee(device.price);
-            fee.cents += match condition {
-                DeviceCondition::LikeNew | DeviceCondition::Good => 0,
-                DeviceCondition::Damaged => policy.fees.damaged_cents,
-                DeviceCondition::Broken => policy.fees.broken_cents,
-            };
-            events.push(EventKind::DeviceReceived { imei: imei.clone(), condition: *condition, fee });
+        }
+        C::InspectDevice { inspection } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) || case.device_return != Step::Pending {
+                return Err(illegal(cmd, case));
+            }
+            let Some(device) = &case.facts.device else { return Err(Error::NoDevice) };
+            if !case.device_arrived {
+                return Err(Error::DeviceNotArrived);
+            }
+            events.push(inspected(case, device, inspection, policy)?);
+        }
+        C::RecordShipment { carrier, tracking } => {
+            if !matches!(case.status, S::Verifying | S::Preparing) {
+                return Err(illegal(cmd, case));
+            }
+            if case.device_return != Step::Pending || case.device_arrived {
+                return Err(Error::NoDevice);
+            }
+            if !carrier.tracking_ok(tracking) {
+                return Err(Error::InvalidTracking);
+            }
+            events.push(EventKind::ShipmentRecorded { carrier: *carrier, tracking: tracking.clone() });
         }
         C::WaiveDeviceReturn { reason } => {
             if !matches!(case.status, S::Verifying | S::Preparing) {
@@ -1197,7 +1356,16 @@ pub fn decide(
         }
         C::TimerFired { timer } => match (timer, case.status) {
             (TimerKind::VerificationExpiry, S::Verifying) => events.push(EventKind::Expired),
-            (TimerKind::DeviceReturnDeadline, S::Preparing | S::Verifying) if case.device_return == Step::Pending => {
+            (TimerKind::ReturnReminder, S::Preparing | S::Verifying)
+                if case.device_return == Step::Pending && !case.device_arrived =>
+            {
+                if let Some(deadline) = case.return_deadline {
+                    events.push(EventKind::ReturnReminderDue { deadline });
+                }
+            }
+            (TimerKind::DeviceReturnDeadline, S::Preparing | S::Verifying)
+                if case.device_return == Step::Pending && !case.device_arrived =>
+            {
                 events.push(EventKind::DeviceNotReturned {
                     fee: Money::new(policy.fees.non_return_cents, policy.currency),
                 });
@@ -1230,6 +1398,40 @@ pub fn decide(
         events.push(EventKind::Closed { note: None });
     }
     Ok(events)
+}
+
+/// The inspection event with its fees: restocking by price band, damage grade, and
+/// each missing accessory.
+fn inspected(case: &Case, device: &DeviceFact, inspection: &Inspection, policy: &Policy) -> Result<EventKind, Error> {
+    let expected = &policy.device_return.accessories;
+    if inspection.photos.len() > 10
+        || inspection.missing_accessories.iter().any(|a| !expected.contains(a))
+        || inspection.photos.iter().any(|p| crate::values::parse_text(p, 200).is_err())
+    {
+        return Err(Error::InvalidInspection);
+    }
+    if let Some(n) = &inspection.notes {
+        check_text(n)?;
+    }
+    let cur = device.price.currency;
+    let mut fees = vec![FeeLine { label: "restocking".into(), amount: policy.restocking_fee(device.price) }];
+    let damage = match inspection.condition {
+        DeviceCondition::LikeNew | DeviceCondition::Good => 0,
+        DeviceCondition::Damaged => policy.fees.damaged_cents,
+        DeviceCondition::Broken => policy.fees.broken_cents,
+    };
+    if damage > 0 {
+        fees.push(FeeLine { label: "damage".into(), amount: Money::new(damage, cur) });
+    }
+    for missing in &inspection.missing_accessories {
+        fees.push(FeeLine {
+            label: format!("missing accessory: {missing}"),
+            amount: Money::new(policy.fees.missing_accessory_cents, cur),
+        });
+    }
+    let total = fees.iter().map(|f| f.amount.cents).sum();
+    let _ = case;
+    Ok(EventKind::DeviceInspected { inspection: inspection.clone(), fees, fee: Money::new(total, cur) })
 }
 
 fn auto_approvable(case: &Case, policy: &Policy) -> bool {
@@ -1299,6 +1501,9 @@ impl Case {
             settlement: Step::NotNeeded,
             owed: zero,
             device_return: if facts.device.is_some() { Step::Pending } else { Step::NotNeeded },
+            device_arrived: false,
+            rma: None,
+            return_deadline: None,
             fees: zero,
             review_overdue: false,
             callback_pending: false,
@@ -1355,7 +1560,17 @@ impl Case {
                 self.owed.cents = self.owed.cents.saturating_sub(amount.cents);
             }
             E::Settled => self.settlement = Step::Done,
-            E::DeviceReturnRequested { .. } => {}
+            E::DeviceReturnRequested { rma, deadline, .. } => {
+                self.rma = Some(rma.clone());
+                self.return_deadline = Some(*deadline);
+            }
+            E::ShipmentRecorded { .. } | E::DeviceReceiptRefused | E::ReturnReminderDue { .. } => {}
+            E::DeviceArrived => self.device_arrived = true,
+            E::DeviceInspected { fee, .. } => {
+                self.device_arrived = true;
+                self.device_return = Step::Done;
+                self.fees.cents = self.fees.cents.saturating_add(fee.cents);
+            }
             E::DeviceReceived { fee, .. } | E::DeviceNotReturned { fee } => {
                 self.device_return = Step::Done;
                 self.fees.cents = self.fees.cents.saturating_add(fee.cents);

@@ -31,6 +31,7 @@ fn facts(owed: i64, prepaid: i64, device: bool) -> CaseFacts {
             device_id: DeviceId::parse("D1").unwrap_or_else(|_| unreachable!()),
             imei: Imei::parse(&imei).unwrap_or_else(|_| unreachable!()),
             price: Money::usd(79_900),
+            model: "Pixel 9".into(),
         }),
     }
 }
@@ -123,7 +124,7 @@ fn in_status(status: Status) -> Harness {
         Status::InReview => {
             h.staff(verify())
                 .cmd(Command::RecordPayment { amount: Money::usd(1_000), reference: "P1".into() }, Actor::Customer)
-                .staff(Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Good });
+                .staff(Command::received(device_imei(), DeviceCondition::Good));
         }
         Status::Approved | Status::Terminating | Status::Closing | Status::Closed => {
             h = in_status(Status::InReview);
@@ -168,7 +169,7 @@ fn all_commands() -> Vec<(Command, Actor)> {
         (verify(), staff.clone()),
         (Command::RecordPayment { amount: Money::usd(100), reference: "R".into() }, Actor::Customer),
         (Command::WriteOff { reason: "small".into() }, staff.clone()),
-        (Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Good }, staff.clone()),
+        (Command::received(device_imei(), DeviceCondition::Good), staff.clone()),
         (Command::WaiveDeviceReturn { reason: "lost".into() }, staff.clone()),
         (Command::Approve { note: None }, staff.clone()),
         (Command::Reject { reason: RejectReason::Other, note: None }, staff.clone()),
@@ -281,7 +282,7 @@ fn prepaid_line_without_device_runs_to_closed_with_auto_approval() {
 fn settlement_and_device_return_run_in_parallel_and_gate_review() {
     let mut h = Harness::open(facts(2_000, 0, true), Channel::Store, no_auto());
     // Device received before verification completes, payment after: review waits for both and verification.
-    h.staff(Command::ReceiveDevice { imei: device_imei(), condition: DeviceCondition::Damaged });
+    h.staff(Command::received(device_imei(), DeviceCondition::Damaged));
     assert_eq!(h.case.status, Status::Verifying);
     h.staff(verify());
     assert_eq!(h.case.status, Status::Preparing);
@@ -310,8 +311,10 @@ fn write_off_follows_the_policy_limit() {
 fn wrong_device_missing_timers_and_permissions() {
     let mut h = in_status(Status::Preparing);
     let other = Imei::parse("490154203237518").unwrap_or_else(|_| unreachable!());
-    let r = h.try_cmd(Command::ReceiveDevice { imei: other, condition: DeviceCondition::Good }, Actor::System);
-    assert_eq!(r, Err(Error::DeviceMismatch));
+    let r = h.try_cmd(Command::received(other, DeviceCondition::Good), Actor::System);
+    // A wrong device is refused and the refusal recorded; the step stays pending.
+    assert_eq!(r, Ok(vec![EventKind::DeviceReceiptRefused]));
+    assert_eq!(h.case.device_return, Step::Pending);
     // A customer cannot approve or fire timers.
     assert_eq!(h.try_cmd(Command::WaiveDeviceReturn { reason: "x".into() }, Actor::Customer), Err(Error::NotPermitted));
     assert_eq!(
@@ -392,7 +395,7 @@ fn arb_command() -> impl Strategy<Value = (Command, u8, i64)> {
         (1i64..5_000).prop_map(|c| Command::RecordPayment { amount: Money::usd(c), reference: "P".into() }),
         Just(Command::WriteOff { reason: "w".into() }),
         prop_oneof![Just(DeviceCondition::Good), Just(DeviceCondition::Broken)]
-            .prop_map(|condition| Command::ReceiveDevice { imei: device_imei(), condition }),
+            .prop_map(|condition| Command::received(device_imei(), condition)),
         Just(Command::WaiveDeviceReturn { reason: "lost".into() }),
         Just(Command::Approve { note: None }),
         Just(Command::Reject { reason: RejectReason::Other, note: None }),

@@ -63,7 +63,17 @@ pub fn effect_id(case: &CaseId, seq: u64, index: usize) -> String {
 }
 
 /// The effects and timer changes an event causes, given the case state after it.
-pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u32) -> (Vec<Effect>, Vec<TimerOp>) {
+pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> (Vec<Effect>, Vec<TimerOp>) {
+    let policy_verification_days = policy.verification_expiry_days;
+    // The first reminder time before `deadline` that is still ahead of `now`.
+    let next_reminder = |deadline: OffsetDateTime, now: OffsetDateTime| {
+        policy
+            .device_return
+            .reminder_days
+            .iter()
+            .map(|d| deadline - time::Duration::days(i64::from(*d)))
+            .find(|t| *t > now)
+    };
     use EventKind as E;
     let notify_with = |notice, details| Effect::Notify {
         notice,
@@ -90,10 +100,26 @@ pub fn consequences(after: &Case, event: &EventKind, policy_verification_days: u
                 NoticeDetails { deadline: Some(*deadline), amount: None },
             ));
             timers.push(TimerOp::Set(TimerKind::DeviceReturnDeadline, *deadline));
+            if let Some(at) = next_reminder(*deadline, after.updated_at) {
+                timers.push(TimerOp::Set(TimerKind::ReturnReminder, at));
+            }
         }
-        E::DeviceReceived { .. } | E::DeviceReturnWaived { .. } | E::DeviceNotReturned { .. } => {
+        E::ReturnReminderDue { deadline } => {
+            effects
+                .push(notify_with(Notice::ReturnReminder, NoticeDetails { deadline: Some(*deadline), amount: None }));
+            if let Some(at) = next_reminder(*deadline, after.updated_at) {
+                timers.push(TimerOp::Set(TimerKind::ReturnReminder, at));
+            }
+        }
+        E::DeviceReceived { .. }
+        | E::DeviceArrived
+        | E::DeviceInspected { .. }
+        | E::DeviceReturnWaived { .. }
+        | E::DeviceNotReturned { .. } => {
             timers.push(TimerOp::Cancel(TimerKind::DeviceReturnDeadline));
+            timers.push(TimerOp::Cancel(TimerKind::ReturnReminder));
         }
+        E::ShipmentRecorded { .. } | E::DeviceReceiptRefused => {}
         E::ReviewStarted { due_at } => timers.push(TimerOp::Set(TimerKind::ReviewSla, *due_at)),
         E::ReviewOverdue => timers.push(TimerOp::Cancel(TimerKind::ReviewSla)),
         E::CallbackRequested { due_at } => timers.push(TimerOp::Set(TimerKind::CallbackDue, *due_at)),

@@ -35,6 +35,33 @@ pub struct Policy {
     pub retry: Retry,
     /// Number Transfer PINs for port-out.
     pub port_out: PortOut,
+    /// Device returns: what comes back, where it goes, and the reminders.
+    pub device_return: DeviceReturn,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceReturn {
+    /// Accessories expected back with a device.
+    pub accessories: Vec<String>,
+    /// The warehouse return address printed on labels (1-6 lines).
+    pub return_address: Vec<String>,
+    /// Reminders this many days before the return deadline (descending).
+    pub reminder_days: Vec<u32>,
+}
+
+impl Default for DeviceReturn {
+    fn default() -> Self {
+        Self {
+            accessories: vec!["charging cable".into(), "SIM ejector tool".into(), "original box".into()],
+            return_address: vec![
+                "lineout Returns Center".into(),
+                "4100 Warehouse Way, Dock 7".into(),
+                "Fremont, CA 94538".into(),
+            ],
+            reminder_days: vec![7, 2],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +102,8 @@ pub struct Fees {
     pub broken_cents: i64,
     /// Fee charged when a device is not returned by its deadline.
     pub non_return_cents: i64,
+    /// Fee for each accessory expected back but missing.
+    pub missing_accessory_cents: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -133,6 +162,7 @@ impl Default for Policy {
             number_aging: NumberAging::default(),
             retry: Retry::default(),
             port_out: PortOut::default(),
+            device_return: DeviceReturn::default(),
         }
     }
 }
@@ -160,6 +190,7 @@ impl Default for Fees {
             damaged_cents: 5_000,
             broken_cents: 15_000,
             non_return_cents: 25_000,
+            missing_accessory_cents: 1_500,
         }
     }
 }
@@ -249,6 +280,26 @@ impl Policy {
         );
         check((1..=30).contains(&self.port_out.pin_validity_days), "port_out.pin_validity_days", "must be 1-30");
         check((1..=20).contains(&self.port_out.max_attempts), "port_out.max_attempts", "must be 1-20");
+        check(money_ok(self.fees.missing_accessory_cents), "fees.missing_accessory_cents", "must be 0 or more");
+        let r = &self.device_return;
+        check(
+            r.accessories.len() <= 20 && r.accessories.iter().all(|a| (1..=60).contains(&a.chars().count())),
+            "device_return.accessories",
+            "at most 20 names of 1-60 characters",
+        );
+        check(
+            (1..=6).contains(&r.return_address.len())
+                && r.return_address.iter().all(|l| (1..=80).contains(&l.chars().count())),
+            "device_return.return_address",
+            "1-6 lines of 1-80 characters",
+        );
+        check(
+            r.reminder_days.len() <= 5
+                && r.reminder_days.windows(2).all(|w| w[0] > w[1])
+                && r.reminder_days.iter().all(|d| *d >= 1 && *d < self.device_return_window_days),
+            "device_return.reminder_days",
+            "at most 5 descending day counts, each 1 or more and below device_return_window_days",
+        );
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 

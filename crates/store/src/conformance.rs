@@ -227,7 +227,12 @@ fn case_for(id: &str, line: &Line, channel: Channel, opened_at: OffsetDateTime) 
         port_out_locked: false,
         owed: Money::usd(0),
         prepaid_balance: Money::usd(1_000),
-        device: Some(DeviceFact { device_id: valid(DeviceId::parse("dev-x")), imei: imei(99), price: Money::usd(10) }),
+        device: Some(DeviceFact {
+            device_id: valid(DeviceId::parse("dev-x")),
+            imei: imei(99),
+            price: Money::usd(10),
+            model: "Test phone".into(),
+        }),
     };
     let opened = Event {
         seq: 1,

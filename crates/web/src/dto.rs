@@ -55,6 +55,15 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
+    /// A parcel carrier.
+    CarrierDto <=> lineout_domain::case::Carrier { Ups, Usps, Fedex, Other }
+);
+
+fn yes() -> bool {
+    true
+}
+
+wire_enum!(
     /// Residential or business.
     AccountKindDto <=> AccountKind { Residential, Business }
 );
@@ -595,7 +604,36 @@ pub enum CommandIn {
     /// Write off the balance owed, within the policy's limit (operators only).
     WriteOff { reason: String },
     /// Record the returned device (operators only).
-    ReceiveDevice { imei: String, condition: DeviceConditionDto },
+    ///
+    /// With `condition`, the device is also inspected in the same step (a store
+    /// hand-over); without it, it awaits `inspect_device`.
+    ReceiveDevice {
+        imei: String,
+        #[serde(default)]
+        condition: Option<DeviceConditionDto>,
+        #[serde(default)]
+        missing_accessories: Vec<String>,
+        #[serde(default)]
+        notes: Option<String>,
+        #[serde(default)]
+        photos: Vec<String>,
+        #[serde(default = "yes")]
+        model_matches: bool,
+    },
+    /// Inspect a device that arrived (warehouse staff).
+    InspectDevice {
+        condition: DeviceConditionDto,
+        #[serde(default)]
+        missing_accessories: Vec<String>,
+        #[serde(default)]
+        notes: Option<String>,
+        #[serde(default)]
+        photos: Vec<String>,
+        #[serde(default = "yes")]
+        model_matches: bool,
+    },
+    /// Record the return parcel's carrier (`ups`, `usps`, `fedex`, `other`) and tracking number.
+    RecordShipment { carrier: CarrierDto, tracking: String },
     /// Waive the device return (operators only).
     WaiveDeviceReturn { reason: String },
     /// Approve a case in review (operators only).
@@ -639,6 +677,8 @@ impl CommandIn {
             Self::Close { note } => vec![("note", Some(note.clone()))],
             Self::VerifyIdentity { .. }
             | Self::ReceiveDevice { .. }
+            | Self::InspectDevice { .. }
+            | Self::RecordShipment { .. }
             | Self::Withdraw {}
             | Self::ConfirmOutcome {}
             | Self::RecordCallback {} => Vec::new(),
@@ -656,8 +696,31 @@ impl CommandIn {
                 Command::RecordPayment { amount: money("amount_cents", amount_cents, c)?, reference }
             }
             Self::WriteOff { reason } => Command::WriteOff { reason },
-            Self::ReceiveDevice { imei, condition } => {
-                Command::ReceiveDevice { imei: field("imei", Imei::parse(&imei))?, condition: condition.into() }
+            Self::ReceiveDevice { imei, condition, missing_accessories, notes, photos, model_matches } => {
+                Command::ReceiveDevice {
+                    imei: field("imei", Imei::parse(&imei))?,
+                    inspection: condition.map(|c| lineout_domain::case::Inspection {
+                        condition: c.into(),
+                        missing_accessories,
+                        model_matches,
+                        notes,
+                        photos,
+                    }),
+                }
+            }
+            Self::InspectDevice { condition, missing_accessories, notes, photos, model_matches } => {
+                Command::InspectDevice {
+                    inspection: lineout_domain::case::Inspection {
+                        condition: condition.into(),
+                        missing_accessories,
+                        model_matches,
+                        notes,
+                        photos,
+                    },
+                }
+            }
+            Self::RecordShipment { carrier, tracking } => {
+                Command::RecordShipment { carrier: carrier.into(), tracking: tracking.trim().to_owned() }
             }
             Self::WaiveDeviceReturn { reason } => Command::WaiveDeviceReturn { reason },
             Self::Approve { note } => Command::Approve { note },
@@ -862,9 +925,23 @@ fn event_data(kind: &EventKind) -> Value {
         K::BalanceWrittenOff { amount, reason, limit_cents } => {
             json!({ "amount_cents": amount.cents, "reason": reason, "limit_cents": limit_cents })
         }
-        K::DeviceReturnRequested { device_id, deadline } => {
-            json!({ "device_id": device_id.as_str(), "deadline": rfc3339(*deadline) })
+        K::DeviceReturnRequested { rma, accessories, device_id, deadline } => {
+            json!({ "rma": rma, "accessories": accessories, "device_id": device_id.as_str(), "deadline": rfc3339(*deadline) })
         }
+        K::ShipmentRecorded { carrier, tracking } => {
+            json!({ "carrier": CarrierDto::from(*carrier), "tracking": tracking })
+        }
+        K::DeviceArrived | K::DeviceReceiptRefused => json!({}),
+        K::DeviceInspected { inspection, fees, fee } => json!({
+            "condition": DeviceConditionDto::from(inspection.condition),
+            "missing_accessories": inspection.missing_accessories,
+            "model_matches": inspection.model_matches,
+            "notes": inspection.notes,
+            "photos": inspection.photos,
+            "fees": fees.iter().map(|f| json!({"label": f.label, "amount_cents": f.amount.cents})).collect::<Vec<_>>(),
+            "fee_cents": fee.cents,
+        }),
+        K::ReturnReminderDue { deadline } => json!({ "deadline": rfc3339(*deadline) }),
         K::DeviceReceived { imei, condition, fee } => json!({
             "imei": imei.as_str(), "condition": DeviceConditionDto::from(*condition), "fee_cents": fee.cents,
         }),

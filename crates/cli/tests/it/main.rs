@@ -10,5 +10,6 @@ mod flow;
 mod network;
 mod notify;
 mod portout;
+mod returns;
 mod support;
 mod webhooks;

@@ -29,6 +29,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub adapters: AdaptersConfig,
+    pub ivr: IvrSection,
     pub engine: EngineLimits,
     pub log: LogConfig,
     pub policy: Policy,
@@ -148,6 +149,62 @@ impl Default for Es2PlusSection {
             root_ca_file: None,
             client_identity_file: None,
             request_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// The hotline: a FastAGI server for Asterisk (`AGI(agi://HOST:4573/hotline)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrSection {
+    /// Serve the hotline in `lineout serve`.
+    pub enabled: bool,
+    /// Address and port of the FastAGI server.
+    pub listen: String,
+    /// Calls served at once at most; more are told the line is busy.
+    pub max_calls: usize,
+    /// Seconds to wait for each line from Asterisk.
+    pub line_timeout_secs: u64,
+    /// Seconds a whole call may last.
+    pub call_timeout_secs: u64,
+    /// Seconds a caller has to key digits after a prompt.
+    pub input_timeout_secs: u64,
+    /// Re-prompts after invalid or missing input before transferring or hanging up.
+    pub max_retries: u32,
+    /// The `Dial` target of the agent queue (e.g. `PJSIP/agents`); unset: goodbye instead.
+    pub agent_dial: Option<String>,
+    /// The sound files' folder (prompts are `<prompts_dir>/<en|zh>/<name>`; see docs/ivr-prompts.md).
+    pub prompts_dir: String,
+}
+
+impl Default for IvrSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:4573".into(),
+            max_calls: 64,
+            line_timeout_secs: 60,
+            call_timeout_secs: 1_200,
+            input_timeout_secs: 6,
+            max_retries: 3,
+            agent_dial: None,
+            prompts_dir: "lineout".into(),
+        }
+    }
+}
+
+impl IvrSection {
+    /// The FastAGI server's settings.
+    pub fn server_config(&self) -> lineout_ivr::IvrConfig {
+        lineout_ivr::IvrConfig {
+            max_calls: self.max_calls,
+            line_timeout: std::time::Duration::from_secs(self.line_timeout_secs),
+            call_timeout: std::time::Duration::from_secs(self.call_timeout_secs),
+            input_timeout: std::time::Duration::from_secs(self.input_timeout_secs),
+            max_retries: self.max_retries,
+            agent_dial: self.agent_dial.clone(),
+            prompts_dir: self.prompts_dir.clone(),
+            ..lineout_ivr::IvrConfig::default()
         }
     }
 }
@@ -563,6 +620,9 @@ impl Config {
         check((1..=100_000).contains(&e.writer_max_batch), "engine.writer_max_batch", "must be 1-100000");
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             problems.push(Problem::new("log.level", format!("not a valid filter ({err}); use e.g. info or warn")));
+        }
+        if let Err(e) = self.ivr.server_config().validate() {
+            problems.push(Problem::new("ivr", e.to_string()));
         }
         if let Err(policy_problems) = self.policy.validate() {
             problems.extend(policy_problems.into_iter().map(|p| Problem::new(format!("policy.{}", p.key), p.message)));

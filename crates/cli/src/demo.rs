@@ -288,7 +288,8 @@ pub fn command(config: &Config, seed_value: u64, accounts: usize) -> Result<()> 
         let seeded = seed(engine, seed_value, accounts).await?;
         let (_, token) = crate::token::create(engine, vec!["admin".into()], "demo admin".into()).await?;
         print!("{}", banner(&addr.to_string(), &config.database.url, &seeded, &token));
-        crate::serve::serve(engine.clone(), &config.server, listener, crate::serve::shutdown_signal()).await
+        let hotline = crate::serve::bind_hotline(&config.ivr).await?;
+        crate::serve::serve(engine.clone(), &config.server, listener, crate::serve::shutdown_signal(), hotline).await
     })
 }
 

@@ -25,6 +25,7 @@ pub async fn serve(
     server: &ServerConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    hotline: Option<(TcpListener, lineout_ivr::IvrConfig)>,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -42,6 +43,21 @@ pub async fn serve(
         })
         .collect();
     let receipts = tokio::spawn(receipt_loop(engine.clone()));
+    let hotline = match hotline {
+        Some((listener, config)) => {
+            let mut ivr_stop = stop_rx.clone();
+            let engine = engine.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = ivr_stop.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = lineout_ivr::serve(listener, engine, config, stopped).await {
+                    tracing::error!(error = %e, "the hotline (FastAGI) server failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes);
     let mut web_stop = stop_rx;
     let served = lineout_web::serve(listener, state, async move {
@@ -52,6 +68,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     trigger.abort();
     receipts.abort();
+    if let Some(h) = hotline {
+        let _ = h.await;
+    }
     for worker in workers {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "a worker task failed");
@@ -136,7 +155,8 @@ pub fn command(config: &crate::config::Config) -> Result<()> {
         let addr = listener.local_addr().map_err(|e| Error::Failed(format!("listener: {e}")))?;
         tracing::info!(%addr, backend = engine.backend(), "serving lineout");
         eprintln!("lineout is serving on http://{addr} (Ctrl-C to stop)");
-        serve(engine.clone(), &config.server, listener, shutdown_signal()).await
+        let hotline = bind_hotline(&config.ivr).await?;
+        serve(engine.clone(), &config.server, listener, shutdown_signal(), hotline).await
     })
 }
 
@@ -197,4 +217,18 @@ async fn receipt_loop(engine: Engine) {
             tracing::error!(code = e.code(), "recording a delivery receipt failed");
         }
     }
+}
+
+/// Binds the hotline's FastAGI port when `[ivr] enabled = true`.
+pub async fn bind_hotline(ivr: &crate::config::IvrSection) -> Result<Option<(TcpListener, lineout_ivr::IvrConfig)>> {
+    if !ivr.enabled {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(&ivr.listen)
+        .await
+        .map_err(|e| Error::Failed(format!("cannot listen on {} for the hotline: {e}", ivr.listen)))?;
+    if let Ok(addr) = listener.local_addr() {
+        eprintln!("hotline (FastAGI) on agi://{addr}/{}", lineout_ivr::SCRIPT);
+    }
+    Ok(Some((listener, ivr.server_config())))
 }

@@ -201,3 +201,51 @@ pub async fn list_cases(
 fn filter_limit_is_page(limit: usize, state: &AppState) -> bool {
     usize::try_from(state.engine.config().max_page).is_ok_and(|max| limit >= max)
 }
+
+/// The device return label of a case, as a 4x6 in PDF: the return address, the
+/// customer, the RMA number as text and as a Code 128 barcode, the deadline and the
+/// accessories to include.
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/return-label", tag = "cases",
+    params(("id" = String, Path, description = "The case id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The label.", content_type = "application/pdf", body = Vec<u8>),
+        (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
+        (status = 404, description = "`case_not_found`.", body = ErrorBody),
+        (status = 409, description = "`no_device` (the case has no device return).", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn return_label(
+    State(state): State<AppState>,
+    _auth: Auth<CasesRead>,
+    PathId(id): PathId<CaseId>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let data = state.engine.return_label(id.clone()).await?;
+    let label = lineout_documents::ReturnLabel {
+        rma: data.rma,
+        customer_name: data.customer_name,
+        to_address: data.return_address,
+        device_model: data.device_model,
+        deadline: data.deadline.date().to_string(),
+        accessories: data.accessories,
+        ..lineout_documents::ReturnLabel::default()
+    };
+    let pdf = lineout_documents::return_label_pdf(&label).map_err(|e| {
+        tracing::error!(error = %e, "return label could not be made");
+        ApiError::new("internal_error", "the label could not be made")
+    })?;
+    let name = format!("attachment; filename=\"return-label-{}.pdf\"", id.as_str());
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        pdf,
+    )
+        .into_response())
+}

@@ -44,6 +44,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::get_number,
         crate::numbers::download_progress,
         crate::numbers::check_authenticity,
+        crate::cases::return_label,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),

@@ -44,6 +44,7 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/numbers/{msisdn}", || get(numbers::get_number)),
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo", || post(numbers::download_progress)),
     ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
+    ("GET", "/api/v1/cases/{id}/return-label", || get(cases::return_label)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

@@ -641,7 +641,7 @@ async fn commands_move_a_case_and_illegal_ones_change_nothing() {
     assert_eq!(timeline[0]["data"]["channel"], "web");
     assert_eq!(timeline[1]["type"], "identity_verified");
     assert_eq!(timeline[1]["data"], json!({"method": "agent_attested"}));
-    assert!(timeline.iter().any(|e| e["type"] == "device_received"));
+    assert!(timeline.iter().any(|e| e["type"] == "device_inspected"));
     assert!(detail.body["outbox"].as_array().is_some_and(|o| !o.is_empty()), "{}", detail.body);
     let outbox = &detail.body["outbox"][0];
     for key in ["id", "kind", "status", "attempts", "next_attempt_at", "last_error"] {

@@ -62,7 +62,7 @@ const SQL_EXCEPTIONS: &[&str] = &["crates/cli/src/bench/reference.rs"];
 
 #[test]
 fn sql_lives_only_in_the_store() {
-    for krate in ["domain", "app", "adapters", "web", "cli"] {
+    for krate in ["domain", "app", "adapters", "web", "cli", "ivr", "documents"] {
         for file in rust_files(&workspace().join("crates").join(krate).join("src")) {
             if SQL_EXCEPTIONS.iter().any(|e| file.ends_with(e)) {
                 continue;
@@ -77,7 +77,7 @@ fn sql_lives_only_in_the_store() {
 
 #[test]
 fn http_types_live_only_in_web_and_cli() {
-    for krate in ["domain", "app", "store", "adapters"] {
+    for krate in ["domain", "app", "store", "adapters", "ivr", "documents"] {
         let deps = manifest_deps(krate);
         for http in ["axum", "hyper", "tower", "utoipa"] {
             assert!(!deps.iter().any(|d| d == http), "lineout-{krate} must not depend on {http}");

@@ -298,3 +298,34 @@ fn killing_the_server_loses_no_acknowledged_case_and_applies_no_effect_twice() {
     drop(runtime);
     drop(engine);
 }
+
+#[test]
+fn lineout_serve_answers_the_hotline_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("ivr.db").display());
+    let (http, agi) = (free_port(), free_port());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_lineout"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{http}")])
+        .env("LINEOUT_DATABASE__URL", &db_url)
+        .env("LINEOUT_IVR__ENABLED", "true")
+        .env("LINEOUT_IVR__LISTEN", format!("127.0.0.1:{agi}"))
+        .env("LINEOUT_LOG__LEVEL", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(http);
+    // Play Asterisk: the agi_* variables, a blank line, then expect the first command.
+    let stream = TcpStream::connect(("127.0.0.1", agi)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    writer
+        .write_all(b"agi_network: yes\nagi_network_script: hotline\nagi_request: agi://127.0.0.1/hotline\nagi_channel: PJSIP/test-1\nagi_callerid: unknown\nagi_uniqueid: 1700000000.1\n\n")
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(stream).read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), "ANSWER");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -168,3 +168,41 @@ async fn a_device_handed_over_in_store_is_received_and_inspected_in_one_step() {
     assert_eq!(c["status"], "in_review");
     assert!(types(&c).contains(&"device_arrived".to_owned()) && types(&c).contains(&"device_inspected".to_owned()));
 }
+
+#[tokio::test]
+async fn the_return_label_carries_the_rma_as_a_barcode() {
+    let app = spawn_app().await;
+    seed(&app, 79_900).await;
+    let id = opened(&app, "web").await;
+    let req = axum::http::Request::builder()
+        .uri(format!("/api/v1/cases/{id}/return-label"))
+        .header("authorization", format!("Bearer {}", app.token))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let pdf = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let widths = lineout_documents::label_barcode_widths(&pdf).unwrap();
+    assert_eq!(lineout_documents::code128::decode(&widths).unwrap(), format!("RMA-{id}"));
+    let text = lineout_documents::pdf_text(&pdf).join(" ");
+    assert!(text.contains("Fremont, CA 94538") && text.contains("2026-12-02") && text.contains("Galaxy S25"), "{text}");
+    // A case without a device return has no label.
+    let app = spawn_app().await;
+    app.post_ok("/api/v1/accounts", json!({"id": "ACC-X", "holder_name": "Bo"}), StatusCode::CREATED).await;
+    app.post_ok(
+        "/api/v1/lines",
+        json!({"id": "LINE-X", "account_id": "ACC-X", "msisdn": "4085550199", "plan": "prepaid"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let case = app
+        .post_ok(
+            "/api/v1/cases",
+            json!({"line_id": "LINE-X", "channel": "web", "timing": {"kind": "immediate"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let (status, err) = app.get(&format!("/api/v1/cases/{}/return-label", case["id"].as_str().unwrap())).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("no_device")));
+}

@@ -1,0 +1,683 @@
+//! A minimal PDF 1.4 writer — pages of text in the standard Helvetica fonts and
+//! filled rectangles — and the readers tests need: a structure check and the text
+//! shown on the pages.
+//!
+//! The output is plain ASCII after the header: content streams are not compressed
+//! (so tests, and people, can read them) and text outside ASCII is written with
+//! octal escapes. Fonts are the standard Type 1 fonts, not embedded, in
+//! WinAnsiEncoding: only Latin text can be shown (see [`Page::text`]). Nothing in
+//! the output depends on anything but the input (no dates, no ids), so the same
+//! document always gives the same bytes.
+
+use crate::winansi;
+
+/// The size of a page, portrait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageSize {
+    /// US Letter, 8.5 x 11 in.
+    Letter,
+    /// A 4 x 6 in shipping label.
+    Label4x6,
+}
+
+impl PageSize {
+    /// The page's width in points (1/72 in).
+    pub fn width_pt(self) -> f64 {
+        match self {
+            PageSize::Letter => 612.0,
+            PageSize::Label4x6 => 288.0,
+        }
+    }
+
+    /// The page's height in points (1/72 in).
+    pub fn height_pt(self) -> f64 {
+        match self {
+            PageSize::Letter => 792.0,
+            PageSize::Label4x6 => 432.0,
+        }
+    }
+}
+
+/// One of the two standard fonts a page can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Font {
+    Helvetica,
+    HelveticaBold,
+}
+
+impl Font {
+    /// The name of the font in the page's resources.
+    fn resource(self) -> &'static str {
+        match self {
+            Font::Helvetica => "F1",
+            Font::HelveticaBold => "F2",
+        }
+    }
+
+    fn base_font(self) -> &'static str {
+        match self {
+            Font::Helvetica => "Helvetica",
+            Font::HelveticaBold => "Helvetica-Bold",
+        }
+    }
+
+    /// How wide `text` is when shown in this font at `size_pt`, in points, after the
+    /// same encoding [`Page::text`] applies. Exact for ASCII and Latin-1 letters;
+    /// other characters are counted at their widest, so text measured with it fits.
+    pub fn text_width_pt(self, size_pt: f64, text: &str) -> f64 {
+        let bold = self == Font::HelveticaBold;
+        let units: u32 = winansi::encode(text).iter().map(|&byte| u32::from(winansi::width(bold, byte))).sum();
+        f64::from(units) * size_pt / 1000.0
+    }
+}
+
+/// One page being drawn: its size and its content stream. Coordinates are in points
+/// from the bottom-left corner of the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    size: PageSize,
+    content: String,
+}
+
+impl Page {
+    /// A blank page.
+    pub fn new(size: PageSize) -> Page {
+        Page { size, content: String::new() }
+    }
+
+    /// The page's size.
+    pub fn size(&self) -> PageSize {
+        self.size
+    }
+
+    /// Shows `text` on one line, its baseline starting at (`x_pt`, `y_pt`).
+    ///
+    /// The standard fonts only have Latin characters (WinAnsiEncoding): other Latin
+    /// letters are transliterated to their base letter (`ł` → `l`, `ệ` → `e`), line
+    /// breaks and tabs become spaces, and any other character (Chinese, Cyrillic,
+    /// emoji) is shown as `?`. The PDF stays valid whatever the text.
+    pub fn text(&mut self, x_pt: f64, y_pt: f64, font: Font, size_pt: f64, text: &str) {
+        let string = literal_string(&winansi::encode(text));
+        self.content.push_str(&format!(
+            "BT /{} {} Tf {} {} Td {string} Tj ET\n",
+            font.resource(),
+            number(size_pt),
+            number(x_pt),
+            number(y_pt)
+        ));
+    }
+
+    /// Fills a rectangle in black: lower-left corner (`x_pt`, `y_pt`), width and
+    /// height in points.
+    pub fn fill_rect(&mut self, x_pt: f64, y_pt: f64, width_pt: f64, height_pt: f64) {
+        self.content.push_str(&format!(
+            "{} {} {} {} re f\n",
+            number(x_pt),
+            number(y_pt),
+            number(width_pt),
+            number(height_pt)
+        ));
+    }
+
+    /// Writes a comment line into the content stream: viewers ignore it, readers of
+    /// the stream (tests) can use it as a marker. Characters outside printable ASCII
+    /// become `?`, so the comment stays on its line.
+    pub fn comment(&mut self, text: &str) {
+        let text: String = text.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
+        self.content.push_str(&format!("% {text}\n"));
+    }
+}
+
+/// A document: pages in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Document {
+    pages: Vec<Page>,
+}
+
+/// The objects every document starts with; the pages follow, two objects each (the
+/// page and its content stream).
+const CATALOG: usize = 1;
+const PAGES: usize = 2;
+const FIRST_PAGE: usize = 5;
+
+impl Document {
+    /// A document with no pages yet.
+    pub fn new() -> Document {
+        Document::default()
+    }
+
+    /// Appends a page.
+    pub fn push(&mut self, page: Page) {
+        self.pages.push(page);
+    }
+
+    /// The PDF file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut objects: Vec<Vec<u8>> = Vec::with_capacity(FIRST_PAGE - 1 + 2 * self.pages.len());
+        let kids: Vec<String> = (0..self.pages.len()).map(|index| format!("{} 0 R", FIRST_PAGE + 2 * index)).collect();
+        objects.push(format!("<< /Type /Catalog /Pages {PAGES} 0 R >>").into_bytes());
+        objects.push(format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), self.pages.len()).into_bytes());
+        for font in [Font::Helvetica, Font::HelveticaBold] {
+            objects.push(
+                format!("<< /Type /Font /Subtype /Type1 /BaseFont /{} /Encoding /WinAnsiEncoding >>", font.base_font())
+                    .into_bytes(),
+            );
+        }
+        for (index, page) in self.pages.iter().enumerate() {
+            let fonts: Vec<String> = [Font::Helvetica, Font::HelveticaBold]
+                .iter()
+                .enumerate()
+                .map(|(i, font)| format!("/{} {} 0 R", font.resource(), 3 + i))
+                .collect();
+            objects.push(
+                format!(
+                    "<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {} {}] /Resources << /Font << {} >> >> /Contents {} 0 R >>",
+                    number(page.size.width_pt()),
+                    number(page.size.height_pt()),
+                    fonts.join(" "),
+                    FIRST_PAGE + 2 * index + 1
+                )
+                .into_bytes(),
+            );
+            let mut stream = format!("<< /Length {} >>\nstream\n", page.content.len()).into_bytes();
+            stream.extend(page.content.as_bytes());
+            stream.extend(b"\nendstream");
+            objects.push(stream);
+        }
+
+        // The second line marks the file as binary for transfer programs, as the
+        // specification recommends.
+        let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let mut offsets = Vec::with_capacity(objects.len());
+        for (index, body) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n", index + 1).as_bytes());
+            out.extend(body);
+            out.extend(b"\nendobj\n");
+        }
+        let xref = out.len();
+        // Each cross-reference entry is exactly 20 bytes, its end of line " \n".
+        out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+        for offset in offsets {
+            out.extend(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        out.extend(
+            format!("trailer\n<< /Size {} /Root {CATALOG} 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+                .as_bytes(),
+        );
+        out
+    }
+}
+
+/// A number as PDF writes it: at most three decimals, no trailing zeros, no
+/// exponent. Computed on integers so the same value always gives the same text.
+fn number(value: f64) -> String {
+    let thousandths = (value * 1000.0).round() as i64;
+    let sign = if thousandths < 0 { "-" } else { "" };
+    let magnitude = thousandths.unsigned_abs();
+    let (whole, fraction) = (magnitude / 1000, magnitude % 1000);
+    if fraction == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{}", format!("{fraction:03}").trim_end_matches('0'))
+    }
+}
+
+/// `bytes` as a PDF literal string: `(`, `)` and `\` escaped, and everything outside
+/// printable ASCII as an octal escape, so the content stream stays ASCII.
+fn literal_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('(');
+    for &byte in bytes {
+        match byte {
+            b'(' | b')' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(byte));
+            }
+            0x20..=0x7E => out.push(char::from(byte)),
+            _ => out.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    out.push(')');
+    out
+}
+
+/// Why bytes are not a PDF this module can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("malformed PDF: {0}")]
+    Malformed(&'static str),
+    #[error("the cross-reference entry of object {object} points at byte {offset}, where that object does not begin")]
+    Offset { object: usize, offset: usize },
+    #[error("object {object}: {problem}")]
+    Object { object: usize, problem: &'static str },
+}
+
+/// Checks the structure of a PDF as this module writes it: the `%PDF-1.4` header, the
+/// `startxref` pointer to a cross-reference table whose every entry is 20 bytes and
+/// points at the exact byte where `n 0 obj` begins, each object closed by `endobj`,
+/// each stream exactly as long as its `/Length`, a trailer naming the table's size
+/// and the root, and `%%EOF` at the end.
+pub fn check_structure(pdf: &[u8]) -> Result<(), Error> {
+    objects(pdf).map(|_| ())
+}
+
+/// The strings shown with `Tj` and `TJ` on each page, in the order they are drawn,
+/// decoded from WinAnsiEncoding. Meant for tests of documents this module wrote; a
+/// PDF it cannot read gives no strings.
+pub fn pdf_text(pdf: &[u8]) -> Vec<String> {
+    let Ok(objects) = objects(pdf) else {
+        return Vec::new();
+    };
+    let mut texts = Vec::new();
+    for stream in objects.iter().filter_map(|object| object.stream) {
+        let mut operands: Vec<Token> = Vec::new();
+        for token in tokens(stream) {
+            match token {
+                Token::Operator(op) => {
+                    if matches!(op, b"Tj" | b"TJ" | b"'" | b"\"") {
+                        let shown: Vec<u8> = operands
+                            .iter()
+                            .filter_map(|operand| match operand {
+                                Token::String(bytes) => Some(bytes.as_slice()),
+                                _ => None,
+                            })
+                            .flatten()
+                            .copied()
+                            .collect();
+                        texts.push(winansi::decode(&shown));
+                    }
+                    operands.clear();
+                }
+                Token::Comment(_) => {}
+                other => operands.push(other),
+            }
+        }
+    }
+    texts
+}
+
+/// The content streams of a PDF this module wrote, in page order.
+pub(crate) fn content_streams(pdf: &[u8]) -> Result<Vec<&[u8]>, Error> {
+    Ok(objects(pdf)?.into_iter().filter_map(|object| object.stream).collect())
+}
+
+/// One indirect object, as far as the readers need it: its stream, if any.
+struct Object<'a> {
+    stream: Option<&'a [u8]>,
+}
+
+const HEADER: &[u8] = b"%PDF-1.4\n";
+
+/// The objects of a PDF, found through its cross-reference table, checked as
+/// [`check_structure`] says.
+fn objects(pdf: &[u8]) -> Result<Vec<Object<'_>>, Error> {
+    if !pdf.starts_with(HEADER) {
+        return Err(Error::Malformed("no %PDF-1.4 header"));
+    }
+    let end = trim_end(pdf);
+    if !end.ends_with(b"%%EOF") {
+        return Err(Error::Malformed("no %%EOF at the end"));
+    }
+    let startxref = rfind(pdf, b"startxref").ok_or(Error::Malformed("no startxref"))?;
+    let (xref, _) = integer(skip_space(pdf, startxref + b"startxref".len()), pdf)
+        .ok_or(Error::Malformed("startxref is not followed by a byte offset"))?;
+    if !pdf.get(xref..).is_some_and(|rest| rest.starts_with(b"xref\n")) {
+        return Err(Error::Malformed("startxref does not point at the xref table"));
+    }
+    let at = xref + b"xref\n".len();
+    let (first, at) = integer(at, pdf).ok_or(Error::Malformed("no xref subsection"))?;
+    let (count, at) = integer(skip_space(pdf, at), pdf).ok_or(Error::Malformed("no xref entry count"))?;
+    if first != 0 || count == 0 {
+        return Err(Error::Malformed("the xref table does not start at object 0"));
+    }
+    let entries_at = skip_space(pdf, at);
+    let entries = count
+        .checked_mul(20)
+        .and_then(|len| pdf.get(entries_at..entries_at + len))
+        .ok_or(Error::Malformed("the xref table is cut short"))?;
+    let entry = |object: usize| &entries[object * 20..object * 20 + 20];
+    if &entry(0)[10..] != b" 65535 f \n" && &entry(0)[10..] != b" 65535 f\r\n" {
+        return Err(Error::Malformed("xref entry 0 is not the free-list head"));
+    }
+    let trailer = &pdf[entries_at + entries.len()..];
+    if !trailer.starts_with(b"trailer")
+        || find(trailer, format!("/Size {count} ").as_bytes()).is_none()
+        || find(trailer, b"/Root ").is_none()
+    {
+        return Err(Error::Malformed("the trailer does not give /Size and /Root"));
+    }
+
+    let mut objects = Vec::with_capacity(count - 1);
+    for object in 1..count {
+        let line = entry(object);
+        let offset = std::str::from_utf8(&line[..10])
+            .ok()
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .filter(|_| &line[10..18] == b" 00000 n" && (&line[18..] == b" \n" || &line[18..] == b"\r\n"))
+            .ok_or(Error::Object { object, problem: "malformed xref entry" })?;
+        let opening = format!("{object} 0 obj");
+        let body_at = offset + opening.len();
+        if !pdf.get(offset..).is_some_and(|rest| rest.starts_with(opening.as_bytes())) || offset >= xref {
+            return Err(Error::Offset { object, offset });
+        }
+        let body_end = find(&pdf[body_at..xref], b"endobj")
+            .map(|at| body_at + at)
+            .ok_or(Error::Object { object, problem: "no endobj" })?;
+        let body = &pdf[body_at..body_end];
+        let stream = match find(body, b"stream") {
+            None => None,
+            Some(keyword) => Some(
+                stream_data(body, keyword)
+                    .ok_or(Error::Object { object, problem: "the stream does not match its /Length" })?,
+            ),
+        };
+        objects.push(Object { stream });
+    }
+    Ok(objects)
+}
+
+/// The data of a stream whose `stream` keyword is at `keyword` in the object's body.
+fn stream_data(body: &[u8], keyword: usize) -> Option<&[u8]> {
+    let dictionary = &body[..keyword];
+    let length_at = find(dictionary, b"/Length")? + b"/Length".len();
+    let (length, _) = integer(skip_space(dictionary, length_at), dictionary)?;
+    let after = &body[keyword + b"stream".len()..];
+    let data_at = if after.starts_with(b"\r\n") {
+        2
+    } else if after.starts_with(b"\n") {
+        1
+    } else {
+        return None;
+    };
+    let data = after.get(data_at..data_at + length)?;
+    let rest = &after[data_at + length..];
+    let closed = [&b"\nendstream"[..], b"\r\nendstream", b"\rendstream"].iter().any(|end| rest.starts_with(end));
+    closed.then_some(data)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|window| window == needle)
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|b| !is_space(*b)).map_or(0, |at| at + 1);
+    &bytes[..end]
+}
+
+fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(|b| is_space(*b)) {
+        at += 1;
+    }
+    at
+}
+
+/// The unsigned decimal integer at `at`, and where it ends.
+fn integer(at: usize, bytes: &[u8]) -> Option<(usize, usize)> {
+    let digits = bytes.get(at..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+    let value = std::str::from_utf8(&bytes[at..at + digits]).ok()?.parse().ok()?;
+    Some((value, at + digits))
+}
+
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b'\x0C' | b'\0')
+}
+
+fn is_delimiter(byte: u8) -> bool {
+    matches!(byte, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
+}
+
+/// A token of a content stream.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Token<'a> {
+    Number(f64),
+    Name(&'a [u8]),
+    String(Vec<u8>),
+    Operator(&'a [u8]),
+    /// The text of a `%` comment, without the `%` and surrounding spaces.
+    Comment(&'a [u8]),
+    /// Anything else: array and dictionary brackets, hex strings we do not decode.
+    Other,
+}
+
+/// The tokens of a content stream. Malformed input gives odd tokens, never a panic.
+pub(crate) fn tokens(content: &[u8]) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < content.len() {
+        let byte = content[at];
+        if is_space(byte) {
+            at += 1;
+        } else if byte == b'%' {
+            let end = content[at..].iter().position(|b| matches!(b, b'\n' | b'\r')).map_or(content.len(), |n| at + n);
+            out.push(Token::Comment(trim(&content[at + 1..end])));
+            at = end;
+        } else if byte == b'(' {
+            let (string, end) = literal(content, at + 1);
+            out.push(Token::String(string));
+            at = end;
+        } else if byte == b'/' {
+            let end = regular_end(content, at + 1);
+            out.push(Token::Name(&content[at + 1..end]));
+            at = end;
+        } else if is_delimiter(byte) {
+            // Brackets, dictionaries and hex strings: skip a hex string whole.
+            at = if byte == b'<' && content.get(at + 1) != Some(&b'<') {
+                content[at..].iter().position(|b| *b == b'>').map_or(content.len(), |n| at + n + 1)
+            } else {
+                at + 1
+            };
+            out.push(Token::Other);
+        } else {
+            let end = regular_end(content, at);
+            let word = &content[at..end];
+            let number = std::str::from_utf8(word).ok().filter(|w| !w.is_empty()).and_then(|w| w.parse::<f64>().ok());
+            let is_numeric = word.iter().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'));
+            out.push(match number {
+                Some(value) if is_numeric => Token::Number(value),
+                _ => Token::Operator(word),
+            });
+            at = end.max(at + 1);
+        }
+    }
+    out
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !is_space(*b)).unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    &rest[..rest.iter().rposition(|b| !is_space(*b)).map_or(0, |at| at + 1)]
+}
+
+fn regular_end(content: &[u8], from: usize) -> usize {
+    from + content[from..].iter().take_while(|b| !is_space(**b) && !is_delimiter(**b)).count()
+}
+
+/// The bytes of a literal string whose `(` is just before `from`, and the position
+/// after its closing `)`.
+fn literal(content: &[u8], from: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut at = from;
+    while let Some(&byte) = content.get(at) {
+        at += 1;
+        match byte {
+            b'\\' => {
+                let Some(&next) = content.get(at) else { break };
+                at += 1;
+                match next {
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'b' => out.push(0x08),
+                    b'f' => out.push(0x0C),
+                    b'0'..=b'7' => {
+                        let mut value = u32::from(next - b'0');
+                        for _ in 0..2 {
+                            match content.get(at) {
+                                Some(&digit @ b'0'..=b'7') => {
+                                    value = value * 8 + u32::from(digit - b'0');
+                                    at += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        // Three octal digits can exceed a byte; the high bit is dropped.
+                        out.push((value & 0xFF) as u8);
+                    }
+                    // A backslash at the end of a line continues the string.
+                    b'\n' => {}
+                    b'\r' => {
+                        if content.get(at) == Some(&b'\n') {
+                            at += 1;
+                        }
+                    }
+                    other => out.push(other),
+                }
+            }
+            b'(' => {
+                depth += 1;
+                out.push(byte);
+            }
+            b')' if depth == 0 => return (out, at),
+            b')' => {
+                depth -= 1;
+                out.push(byte);
+            }
+            _ => out.push(byte),
+        }
+    }
+    (out, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_pages() -> Vec<u8> {
+        let mut letter = Page::new(PageSize::Letter);
+        letter.text(72.0, 720.0, Font::HelveticaBold, 14.0, "Hello (world) \\ back");
+        letter.fill_rect(72.0, 700.0, 100.5, 0.75);
+        let mut label = Page::new(PageSize::Label4x6);
+        label.comment("marker\nnext");
+        label.text(10.0, 10.0, Font::Helvetica, 9.0, "张伟 Zoë Łukasz");
+        let mut document = Document::new();
+        document.push(letter);
+        document.push(label);
+        document.to_bytes()
+    }
+
+    /// The file as text, byte for byte (non-ASCII bytes as `?`), so offsets match.
+    fn as_text(pdf: &[u8]) -> String {
+        pdf.iter().map(|&b| if b.is_ascii() { char::from(b) } else { '?' }).collect()
+    }
+
+    #[test]
+    fn the_structure_is_sound() {
+        let pdf = two_pages();
+        check_structure(&pdf).unwrap();
+        let text = as_text(&pdf);
+        assert!(text.starts_with("%PDF-1.4\n"));
+        assert!(text.ends_with("%%EOF\n"));
+        assert!(text.contains("/MediaBox [0 0 612 792]"));
+        assert!(text.contains("/MediaBox [0 0 288 432]"));
+        assert!(text.contains("/Kids [5 0 R 7 0 R] /Count 2"));
+        assert!(text.contains("/BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding"));
+        // Everything after the binary-marker line is ASCII.
+        assert!(pdf[HEADER.len() + 6..].is_ascii());
+    }
+
+    #[test]
+    fn xref_offsets_point_at_their_objects() {
+        let pdf = two_pages();
+        let text = as_text(&pdf);
+        let xref = text.rfind("\nxref\n").unwrap() + 1;
+        let startxref: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        assert_eq!(startxref, xref);
+        let entries: Vec<&str> =
+            text[xref..].lines().skip(3).map(str::trim_end).take_while(|line| line.ends_with(" n")).collect();
+        assert_eq!(entries.len(), 8);
+        for (index, entry) in entries.iter().enumerate() {
+            let offset: usize = entry[..10].parse().unwrap();
+            assert!(text[offset..].starts_with(&format!("{} 0 obj\n", index + 1)), "object {}", index + 1);
+        }
+    }
+
+    #[test]
+    fn broken_files_fail_the_check() {
+        let pdf = two_pages();
+        assert_eq!(check_structure(b""), Err(Error::Malformed("no %PDF-1.4 header")));
+        assert_eq!(check_structure(&pdf[..pdf.len() - 3]), Err(Error::Malformed("no %%EOF at the end")));
+
+        // One byte more before the objects: every offset is off by one.
+        let mut shifted = pdf.clone();
+        shifted.insert(HEADER.len(), b'%');
+        assert!(matches!(check_structure(&shifted), Err(Error::Malformed(_) | Error::Offset { .. })));
+
+        // A stream longer than its /Length says.
+        let text = as_text(&pdf).replacen("re f\n", "re f f\n", 1);
+        assert!(matches!(check_structure(text.as_bytes()), Err(Error::Malformed(_) | Error::Object { .. })));
+
+        // Truncations (short of the final end of line) fail, and never panic.
+        for len in 0..pdf.len() - 1 {
+            assert!(check_structure(&pdf[..len]).is_err());
+            let _ = pdf_text(&pdf[..len]);
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_and_reads_back() {
+        let pdf = two_pages();
+        let text = as_text(&pdf);
+        assert!(text.contains(r"(Hello \(world\) \\ back) Tj"));
+        // ë is 0xEB in WinAnsiEncoding, written as an octal escape.
+        assert!(text.contains(r"(?? Zo\353 Lukasz) Tj"));
+        assert!(text.contains("% marker?next\n"));
+        assert_eq!(pdf_text(&pdf), ["Hello (world) \\ back", "?? Zoë Lukasz"]);
+    }
+
+    #[test]
+    fn the_same_document_gives_the_same_bytes() {
+        assert_eq!(two_pages(), two_pages());
+    }
+
+    #[test]
+    fn an_empty_document_is_still_a_pdf() {
+        check_structure(&Document::new().to_bytes()).unwrap();
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(number(12.0), "12");
+        assert_eq!(number(1.2), "1.2");
+        assert_eq!(number(0.965_034), "0.965");
+        assert_eq!(number(-3.5), "-3.5");
+        assert_eq!(number(100.05), "100.05");
+    }
+
+    #[test]
+    fn the_content_lexer() {
+        let content = b"% barcode-begin \n1 -2.5 3 .5 re f BT /F1 9 Tf [(a\\(b) -20 (c\\101\\\nd)] TJ <414243> ET";
+        let tokens = tokens(content);
+        assert_eq!(tokens[0], Token::Comment(b"barcode-begin"));
+        assert_eq!(tokens[1..5], [Token::Number(1.0), Token::Number(-2.5), Token::Number(3.0), Token::Number(0.5)]);
+        assert_eq!(tokens[5], Token::Operator(b"re"));
+        assert!(tokens.contains(&Token::String(b"a(b".to_vec())));
+        assert!(tokens.contains(&Token::String(b"cAd".to_vec())));
+        assert!(tokens.contains(&Token::Name(b"F1")));
+        assert_eq!(tokens.last(), Some(&Token::Operator(b"ET")));
+    }
+
+    #[test]
+    fn text_width() {
+        // "Hi": H (722) + i (222) in Helvetica, at 10 pt.
+        assert!((Font::Helvetica.text_width_pt(10.0, "Hi") - 9.44).abs() < 1e-9);
+        assert!(Font::HelveticaBold.text_width_pt(10.0, "Hi") > Font::Helvetica.text_width_pt(10.0, "Hi"));
+    }
+}

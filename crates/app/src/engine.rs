@@ -881,6 +881,7 @@ fn persist(
     let mut stored = Vec::with_capacity(kinds.len());
     let mut outbox = Vec::new();
     let mut timer_ops = Vec::new();
+    let mut ledger = Vec::new();
     for kind in kinds {
         let seq = case.as_ref().map_or(0, |c| c.version) + 1;
         let event = Event { seq, at: now, actor: actor.clone(), kind };
@@ -929,6 +930,7 @@ fn persist(
             });
         }
         timer_ops.extend(timers);
+        ledger.extend(lineout_domain::ledger::entries_for(&next, seq, &event.kind));
         stored.push(StoredEvent {
             case_id: id.clone(),
             seq,
@@ -957,6 +959,10 @@ fn persist(
     }
     if !outbox.is_empty() {
         conn.insert_outbox(&outbox)?;
+    }
+    if !ledger.is_empty() {
+        // Money a case moves lands in the account's ledger in the same transaction.
+        conn.append_ledger(&ledger, now)?;
     }
     if line_status_before != Some(record.case.line_status)
         && !(is_new && record.case.line_status == record.case.facts.line_status)
@@ -1378,6 +1384,46 @@ impl Engine {
                 deadline,
                 accessories,
             })
+        })
+        .await
+    }
+}
+
+// ---- The account ledger -------------------------------------------------------------------
+
+/// An account's ledger: the opening balance (imported), the entries, and the balance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountLedger {
+    pub opening: lineout_domain::values::Money,
+    pub entries: Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>,
+    pub balance: lineout_domain::values::Money,
+}
+
+impl Engine {
+    /// The whole ledger of an account (bounded: at most 10,000 entries are read).
+    pub async fn account_ledger(&self, id: AccountId) -> Result<AccountLedger, Error> {
+        self.read(move |c| {
+            let account = c.get_account(&id)?.ok_or_else(|| not_found("account", id.as_str()))?;
+            let opening = account.owed.checked_sub(account.prepaid_balance).unwrap_or(account.owed);
+            let mut entries = Vec::new();
+            let mut after: Option<String> = None;
+            while entries.len() < 10_000 {
+                let page = c.ledger(&id, after.as_deref(), 1_000)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.0.id.clone());
+                entries.extend(page);
+            }
+            // In time order; within one moment, by case event then position.
+            let order = |e: &lineout_domain::ledger::Entry| {
+                let mut parts = e.id.rsplitn(3, '.');
+                let n = parts.next().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+                let seq = parts.next().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+                (seq, n)
+            };
+            entries.sort_by(|(a, at_a), (b, at_b)| (at_a, order(a)).cmp(&(at_b, order(b))));
+            let plain: Vec<_> = entries.iter().map(|(e, _)| e.clone()).collect();
+            let balance = lineout_domain::ledger::balance(opening, &plain);
+            Ok(AccountLedger { opening, entries, balance })
         })
         .await
     }

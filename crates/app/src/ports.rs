@@ -392,6 +392,17 @@ pub trait Conn: Send {
         locked_until: Option<OffsetDateTime>,
     ) -> StoreResult<()>;
 
+    // The account ledger (append-only).
+    /// Appends entries; an entry whose id exists is left as it is (replays are harmless).
+    fn append_ledger(&mut self, entries: &[lineout_domain::ledger::Entry], at: OffsetDateTime) -> StoreResult<()>;
+    /// An account's entries in order, with their times, after the cursor (an entry id).
+    fn ledger(
+        &mut self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>>;
+
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;

@@ -81,6 +81,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("case_counts_and_earliest_timer", case_counts_and_earliest_timer),
     ("numbers_and_transfer_pins", numbers_and_transfer_pins),
     ("messages_and_dead_letters", messages_and_dead_letters),
+    ("ledger_appends_once_and_pages", ledger_appends_once_and_pages),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
 ];
@@ -1085,4 +1086,29 @@ pub fn messages_and_dead_letters(f: &dyn Fixture) {
         again.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(),
         vec![("case-1.6.0", 0), ("case-1.5.0", 0)]
     );
+}
+
+pub fn ledger_appends_once_and_pages(f: &dyn Fixture) {
+    use lineout_domain::ledger::{Entry, EntryKind};
+    let mut c = prepared(f, Role::Writer);
+    let entry = |id: &str, kind, cents| Entry {
+        id: id.into(),
+        account_id: account_id("acc-1"),
+        case_id: Some(case_id("case-1")),
+        kind,
+        amount: Money::usd(cents),
+        description: format!("{id}"),
+    };
+    let first = [entry("case-1.3.0", EntryKind::Fee, 2_000), entry("case-1.3.1", EntryKind::Fee, 5_000)];
+    ok(c.append_ledger(&first, at(1)));
+    // A replay of the same entries adds nothing.
+    ok(c.append_ledger(&first, at(2)));
+    ok(c.append_ledger(&[entry("case-1.4.0", EntryKind::Payment, 7_000)], at(3)));
+    let all = ok(c.ledger(&account_id("acc-1"), None, 10));
+    assert_eq!(all.iter().map(|(e, _)| e.id.as_str()).collect::<Vec<_>>(), ["case-1.3.0", "case-1.3.1", "case-1.4.0"]);
+    assert_eq!(all[0], (first[0].clone(), at(1)));
+    let page = ok(c.ledger(&account_id("acc-1"), Some("case-1.3.0"), 1));
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0.id, "case-1.3.1");
+    assert!(ok(c.ledger(&account_id("other"), None, 10)).is_empty());
 }

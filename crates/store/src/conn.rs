@@ -284,6 +284,10 @@ pub(crate) const REQUEUE_OUTBOX: &str = "UPDATE outbox SET status = 'pending', a
 pub(crate) const PIN_ATTEMPTS: &str = "SELECT failures, locked_until FROM pin_attempts WHERE line_id = $1";
 pub(crate) const SET_PIN_ATTEMPTS: &str = "INSERT INTO pin_attempts (line_id, failures, locked_until) \
     VALUES ($1, $2, $3) ON CONFLICT (line_id) DO UPDATE SET failures = $2, locked_until = $3";
+pub(crate) const APPEND_LEDGER: &str = "INSERT INTO ledger_entries (id, account_id, case_id, kind, amount_cents, \
+    currency, description, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+pub(crate) const LEDGER: &str = "SELECT id, account_id, case_id, kind, amount_cents, currency, description, at \
+    FROM ledger_entries WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3";
 pub(crate) const GET_NUMBER: &str =
     "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
 pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
@@ -799,6 +803,46 @@ impl<D: Db> Conn for SqlConn<D> {
             &[line.as_str().into(), i64::from(failures).into(), Val::OptInt(locked_until.map(ms))],
         )?;
         Ok(())
+    }
+
+    fn append_ledger(&mut self, entries: &[lineout_domain::ledger::Entry], at: OffsetDateTime) -> StoreResult<()> {
+        for e in entries {
+            self.exec(
+                APPEND_LEDGER,
+                &[
+                    e.id.as_str().into(),
+                    e.account_id.as_str().into(),
+                    Val::OptText(e.case_id.as_ref().map(CaseId::as_str)),
+                    e.kind.as_str().into(),
+                    e.amount.cents.into(),
+                    e.amount.currency.as_str().into(),
+                    e.description.as_str().into(),
+                    ms(at).into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ledger(
+        &mut self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit_n: u32,
+    ) -> StoreResult<Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>> {
+        self.rows(LEDGER, &[account.as_str().into(), after.unwrap_or("").into(), limit(limit_n)], |r| {
+            let kind = r.text(3)?;
+            let currency = lineout_domain::values::Currency::parse(&r.text(5)?).map_err(|e| corrupt(e.to_string()))?;
+            let entry = lineout_domain::ledger::Entry {
+                id: r.text(0)?,
+                account_id: AccountId::parse(&r.text(1)?).map_err(|e| corrupt(e.to_string()))?,
+                case_id: r.opt_text(2)?.map(|c| CaseId::parse(&c)).transpose().map_err(|e| corrupt(e.to_string()))?,
+                kind: lineout_domain::ledger::EntryKind::parse(&kind).ok_or_else(|| corrupt("ledger kind"))?,
+                amount: lineout_domain::values::Money::new(r.int(4)?, currency),
+                description: r.text(6)?,
+            };
+            Ok((entry, from_ms(r.int(7)?)?))
+        })
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {

@@ -381,6 +381,22 @@ CREATE TABLE pin_attempts (
     locked_until INTEGER,
     CONSTRAINT pin_attempts_pkey PRIMARY KEY (line_id)
 ) STRICT;
+CREATE TABLE ledger_entries (
+    id           TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    case_id      TEXT,
+    kind         TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    currency     TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    CONSTRAINT ledger_entries_pkey PRIMARY KEY (id)
+) STRICT;
+CREATE INDEX ledger_entries_account_idx ON ledger_entries (account_id, at, id);
+CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
 "#;
 
 const POSTGRES_V3: &str = r#"
@@ -408,6 +424,22 @@ CREATE TABLE pin_attempts (
     locked_until BIGINT,
     CONSTRAINT pin_attempts_pkey PRIMARY KEY (line_id)
 );
+CREATE TABLE ledger_entries (
+    id           TEXT COLLATE "C" NOT NULL,
+    account_id   TEXT COLLATE "C" NOT NULL,
+    case_id      TEXT COLLATE "C",
+    kind         TEXT NOT NULL,
+    amount_cents BIGINT NOT NULL,
+    currency     TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    at           BIGINT NOT NULL,
+    CONSTRAINT ledger_entries_pkey PRIMARY KEY (id)
+);
+CREATE INDEX ledger_entries_account_idx ON ledger_entries (account_id, at, id);
+CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$;
+CREATE TRIGGER ledger_entries_no_change BEFORE UPDATE OR DELETE ON ledger_entries
+FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only();
 "#;
 
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.

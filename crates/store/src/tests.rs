@@ -120,6 +120,7 @@ conformance_tests!(
     case_counts_and_earliest_timer,
     numbers_and_transfer_pins,
     messages_and_dead_letters,
+    ledger_appends_once_and_pages,
     tokens_insert_find,
     corrupt_rows_are_errors,
 );

@@ -376,3 +376,70 @@ pub async fn import_devices(
     let results = if rows.is_empty() { Vec::new() } else { state.engine.upsert_devices(rows).await? };
     Ok(Json(merge(outcomes, positions, results)))
 }
+
+/// One ledger entry on the wire.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerEntryOut {
+    pub id: String,
+    pub case_id: Option<String>,
+    /// `charge`, `fee`, `payment`, `credit`, `write_off`, `refund` or `forfeit`.
+    pub kind: String,
+    /// Never negative; the kind gives the direction.
+    pub amount_cents: i64,
+    pub currency: String,
+    pub description: String,
+    pub at: String,
+}
+
+/// An account's ledger and its derived balance.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerOut {
+    /// The balance imported with the account (owed minus prepaid money).
+    pub opening_cents: i64,
+    pub entries: Vec<LedgerEntryOut>,
+    /// Opening plus every entry: positive is owed by the customer, negative is credit.
+    pub balance_cents: i64,
+    pub currency: String,
+}
+
+/// An account's ledger: every charge, fee, payment, write-off, refund and forfeit, and
+/// the balance derived from them.
+#[utoipa::path(
+    get, path = "/api/v1/accounts/{id}/ledger", tag = "accounts",
+    params(("id" = String, Path, description = "The account id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ledger.", body = LedgerOut),
+        (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 404, description = "`account_not_found`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
+    )
+)]
+pub async fn get_ledger(
+    State(state): State<AppState>,
+    _auth: Auth<AccountsRead>,
+    PathId(id): PathId<AccountId>,
+) -> ApiResult<Json<LedgerOut>> {
+    let ledger = state.engine.account_ledger(id).await?;
+    let entries = ledger
+        .entries
+        .iter()
+        .map(|(e, at)| LedgerEntryOut {
+            id: e.id.clone(),
+            case_id: e.case_id.as_ref().map(|c| c.as_str().to_owned()),
+            kind: e.kind.as_str().to_owned(),
+            amount_cents: e.amount.cents,
+            currency: e.amount.currency.as_str().to_owned(),
+            description: e.description.clone(),
+            at: crate::dto::rfc3339(*at),
+        })
+        .collect();
+    Ok(Json(LedgerOut {
+        opening_cents: ledger.opening.cents,
+        entries,
+        balance_cents: ledger.balance.cents,
+        currency: ledger.balance.currency.as_str().to_owned(),
+    }))
+}

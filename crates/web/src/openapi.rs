@@ -26,6 +26,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::metrics::scrape,
         accounts::put_account,
         accounts::get_account,
+        accounts::get_ledger,
         accounts::put_line,
         accounts::find_lines,
         accounts::get_line,

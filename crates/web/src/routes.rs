@@ -26,6 +26,7 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/metrics", || get(crate::metrics::scrape)),
     ("POST", "/api/v1/accounts", || post(accounts::put_account)),
     ("GET", "/api/v1/accounts/{id}", || get(accounts::get_account)),
+    ("GET", "/api/v1/accounts/{id}/ledger", || get(accounts::get_ledger)),
     ("POST", "/api/v1/lines", || post(accounts::put_line)),
     ("GET", "/api/v1/lines", || get(accounts::find_lines)),
     ("GET", "/api/v1/lines/{id}", || get(accounts::get_line)),

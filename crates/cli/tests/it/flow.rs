@@ -74,6 +74,10 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
     let (_, check) = app.get("/api/v1/authenticity/ZZZZZZZZZZ").await;
     assert_eq!(check["ours"], false);
     assert_eq!(app.payments.recorder.delivered_keys(), 1);
+    // The refund of the 18.50 USD prepaid balance settles the account's ledger to zero.
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-1/ledger").await;
+    assert_eq!((ledger["opening_cents"].as_i64(), ledger["balance_cents"].as_i64()), (Some(-1850), Some(0)));
+    assert_eq!(ledger["entries"][0]["kind"], "refund");
     expect![[r#"
         status: closed
         timeline:

@@ -81,6 +81,8 @@ async fn a_device_returned_in_good_condition_pays_only_restocking() {
     let c = case(&app, &id).await;
     assert_eq!(c["status"], "in_review");
     assert_eq!(c["fees_cents"], 7_000, "a $799 device: the $70 restocking band");
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-D/ledger").await;
+    assert_eq!((ledger["entries"].as_array().unwrap().len(), ledger["balance_cents"].as_i64()), (1, Some(7_000)));
     assert!(types(&c).ends_with(&[
         "device_arrived".to_owned(),
         "device_inspected".to_owned(),
@@ -107,6 +109,24 @@ async fn damage_and_missing_accessories_add_their_fees() {
     assert_eq!(c["fees_cents"], 2_000 + 5_000 + 2 * 1_500);
     let inspected = c["timeline"].as_array().unwrap().iter().find(|e| e["type"] == "device_inspected").unwrap().clone();
     assert_eq!(inspected["data"]["fees"].as_array().unwrap().len(), 4);
+    // Each fee is a line in the account's ledger, and the balance is derived from them.
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-D/ledger").await;
+    let fees: Vec<(String, i64)> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["description"].as_str().unwrap().to_owned(), e["amount_cents"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        fees,
+        [
+            ("device return: restocking".to_owned(), 2_000),
+            ("device return: damage".to_owned(), 5_000),
+            ("device return: missing accessory: charging cable".to_owned(), 1_500),
+            ("device return: missing accessory: original box".to_owned(), 1_500),
+        ]
+    );
+    assert_eq!(ledger["balance_cents"], 10_000);
 }
 
 #[tokio::test]
@@ -154,6 +174,10 @@ async fn reminders_then_a_late_return_then_never_returned() {
     let c = case(&app, &id).await;
     assert!(types(&c).contains(&"device_not_returned".to_owned()));
     assert_eq!(c["fees_cents"], 25_000);
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-D/ledger").await;
+    assert_eq!(ledger["entries"][0]["kind"], "fee");
+    assert_eq!(ledger["entries"][0]["description"], "device not returned");
+    assert_eq!(ledger["balance_cents"], 25_000);
     assert_eq!(c["status"], "in_review");
 }
 
@@ -165,6 +189,8 @@ async fn a_device_handed_over_in_store_is_received_and_inspected_in_one_step() {
     app.command(&id, json!({"type": "receive_device", "imei": IMEI, "condition": "like_new"})).await;
     let c = case(&app, &id).await;
     assert_eq!(c["fees_cents"], 7_000, "$650 device: the $70 band");
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-D/ledger").await;
+    assert_eq!(ledger["balance_cents"], 7_000);
     assert_eq!(c["status"], "in_review");
     assert!(types(&c).contains(&"device_arrived".to_owned()) && types(&c).contains(&"device_inspected".to_owned()));
 }

@@ -1097,7 +1097,7 @@ pub fn ledger_appends_once_and_pages(f: &dyn Fixture) {
         case_id: Some(case_id("case-1")),
         kind,
         amount: Money::usd(cents),
-        description: format!("{id}"),
+        description: id.to_string(),
     };
     let first = [entry("case-1.3.0", EntryKind::Fee, 2_000), entry("case-1.3.1", EntryKind::Fee, 5_000)];
     ok(c.append_ledger(&first, at(1)));

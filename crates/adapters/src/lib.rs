@@ -7,6 +7,7 @@ pub mod fakes;
 pub mod hlr;
 pub mod messaging;
 pub mod network;
+pub mod payments;
 pub mod smpp;
 pub mod smtp;
 pub mod webhook;

@@ -209,6 +209,40 @@ impl IvrSection {
     }
 }
 
+/// Which payment system issues refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentsAdapterName {
+    /// In memory: nothing leaves the process (demo, tests).
+    #[default]
+    Fake,
+    /// The operator's payment service over HTTP (`[adapters.payments_http]`).
+    Http,
+}
+
+/// The operator's payment service, for refunds.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsHttpSection {
+    /// Base URL; refunds are POSTed to `{url}/refunds` (https, or http to loopback).
+    pub url: String,
+    /// The HMAC signing secret, 32-512 characters (never printed).
+    pub secret: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for PaymentsHttpSection {
+    fn default() -> Self {
+        Self { url: String::new(), secret: String::new(), timeout_ms: 20_000 }
+    }
+}
+
+impl std::fmt::Debug for PaymentsHttpSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsHttpSection").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
 /// Which notifier sends customer messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -341,12 +375,14 @@ pub struct AdaptersConfig {
     pub smtp: Option<SmtpSection>,
     /// SMS, used by `notifier = "real"` when set.
     pub smpp: Option<SmppSection>,
+    /// The payment service, used by `payments = "http"`.
+    pub payments_http: Option<PaymentsHttpSection>,
     /// The CloudEvents `source` of this installation.
     pub webhook_source: String,
     /// SMS and email to customers: `fake` or `real`.
     pub notifier: NotifierAdapterName,
-    /// Refunds.
-    pub payments: AdapterName,
+    /// Refunds: `fake` or `http`.
+    pub payments: PaymentsAdapterName,
     /// Fakes only: a directory where each fake appends the effects it applied
     /// (network.log, notifier.log, payments.log) and remembers them across restarts.
     pub fake_journal_dir: Option<String>,
@@ -362,8 +398,9 @@ impl Default for AdaptersConfig {
             webhook_source: "/lineout".into(),
             smtp: None,
             smpp: None,
+            payments_http: None,
             notifier: NotifierAdapterName::default(),
-            payments: AdapterName::default(),
+            payments: PaymentsAdapterName::default(),
             fake_journal_dir: None,
         }
     }

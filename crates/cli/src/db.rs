@@ -3,7 +3,7 @@
 //! runtime (the PostgreSQL client blocks and must not run inside an async task).
 
 use crate::config::{
-    AdapterName, AdaptersConfig, Config, DatabaseConfig, DatabaseUrl, NetworkAdapterName, NotifierAdapterName,
+    AdaptersConfig, Config, DatabaseConfig, DatabaseUrl, NetworkAdapterName, NotifierAdapterName, PaymentsAdapterName,
 };
 use crate::error::{Error, Result};
 use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
@@ -43,8 +43,20 @@ pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
         (NotifierAdapterName::Real, _) => Arc::new(real_notifier(config)?),
     };
     let payments: Arc<dyn Payments> = match (config.payments, journal("payments.log")?) {
-        (AdapterName::Fake, None) => Arc::new(FakePayments::default()),
-        (AdapterName::Fake, Some(p)) => Arc::new(FakePayments::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (PaymentsAdapterName::Fake, None) => Arc::new(FakePayments::default()),
+        (PaymentsAdapterName::Fake, Some(p)) => Arc::new(FakePayments::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (PaymentsAdapterName::Http, _) => {
+            let Some(section) = &config.payments_http else {
+                return Err(Error::Usage("adapters.payments = \"http\" needs [adapters.payments_http]".into()));
+            };
+            let mut c = lineout_adapters::payments::PaymentsConfig::new(section.url.clone(), section.secret.clone());
+            c.timeout = std::time::Duration::from_millis(section.timeout_ms);
+            let clock: Arc<dyn lineout_app::ports::Clock> = Arc::new(SystemClock);
+            Arc::new(
+                lineout_adapters::payments::HttpPayments::new(c, clock)
+                    .map_err(|e| Error::Usage(format!("adapters.{e}")))?,
+            )
+        }
     };
     let webhooks = if config.webhooks.is_empty() {
         None

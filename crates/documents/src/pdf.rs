@@ -1,15 +1,25 @@
-//! A minimal PDF 1.4 writer — pages of text in the standard Helvetica fonts and
-//! filled rectangles — and the readers tests need: a structure check and the text
-//! shown on the pages.
+//! A minimal PDF 1.4 writer — pages of text in the standard Helvetica fonts or in
+//! one embedded TrueType font, and filled rectangles — and the readers tests need:
+//! a structure check and the text shown on the pages.
 //!
 //! The output is plain ASCII after the header: content streams are not compressed
-//! (so tests, and people, can read them) and text outside ASCII is written with
-//! octal escapes. Fonts are the standard Type 1 fonts, not embedded, in
-//! WinAnsiEncoding: only Latin text can be shown (see [`Page::text`]). Nothing in
-//! the output depends on anything but the input (no dates, no ids), so the same
+//! (so tests, and people, can read them), text outside ASCII is written with octal
+//! escapes and the embedded font file is ASCII85-encoded. The standard fonts are
+//! Type 1 fonts, not embedded, in WinAnsiEncoding: only Latin text can be shown
+//! with them (see [`Page::text`]). Other text — Chinese — is shown with a TrueType
+//! font the caller gives as bytes ([`EmbeddedFont`], [`Page::embedded_text`]),
+//! embedded as a Type0 font (CIDFontType2, `Identity-H`) holding only the glyphs
+//! the document shows, with a ToUnicode CMap so the text can be extracted. Nothing
+//! in the output depends on anything but the input (no dates, no ids), so the same
 //! document always gives the same bytes.
 
+mod cmap;
+mod truetype;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use crate::winansi;
+pub use truetype::{EmbeddedFont, FontError};
 
 /// The size of a page, portrait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +86,34 @@ impl Font {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     size: PageSize,
-    content: String,
+    content: Vec<Part>,
+}
+
+/// A piece of a page's content stream.
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    /// Operators, as they are written.
+    Raw(String),
+    /// Text in the document's embedded font, written when the document is, since
+    /// the glyph ids depend on the glyphs the whole document shows.
+    Embedded { x_pt: f64, y_pt: f64, font: Font, size_pt: f64, text: String },
 }
 
 impl Page {
     /// A blank page.
     pub fn new(size: PageSize) -> Page {
-        Page { size, content: String::new() }
+        Page { size, content: Vec::new() }
+    }
+
+    fn push_raw(&mut self, operators: &str) {
+        match self.content.last_mut() {
+            Some(Part::Raw(raw)) => raw.push_str(operators),
+            _ => self.content.push(Part::Raw(operators.to_owned())),
+        }
+    }
+
+    fn has_embedded_text(&self) -> bool {
+        self.content.iter().any(|part| matches!(part, Part::Embedded { .. }))
     }
 
     /// The page's size.
@@ -97,20 +128,25 @@ impl Page {
     /// breaks and tabs become spaces, and any other character (Chinese, Cyrillic,
     /// emoji) is shown as `?`. The PDF stays valid whatever the text.
     pub fn text(&mut self, x_pt: f64, y_pt: f64, font: Font, size_pt: f64, text: &str) {
-        let string = literal_string(&winansi::encode(text));
-        self.content.push_str(&format!(
-            "BT /{} {} Tf {} {} Td {string} Tj ET\n",
-            font.resource(),
-            number(size_pt),
-            number(x_pt),
-            number(y_pt)
-        ));
+        self.push_raw(&standard_text(x_pt, y_pt, font, size_pt, text));
+    }
+
+    /// Shows `text` on one line in the document's embedded font (see
+    /// [`Document::with_font`]), its baseline starting at (`x_pt`, `y_pt`); `font`
+    /// gives the weight (bold is drawn by also stroking the outlines). Characters
+    /// the embedded font lacks are shown as `?`, line breaks and tabs as spaces;
+    /// [`EmbeddedFont::text_width_pt`] measures the text as shown.
+    ///
+    /// In a document without an embedded font, the text is shown in `font` as
+    /// [`Page::text`] shows it: the PDF stays valid whatever the text.
+    pub fn embedded_text(&mut self, x_pt: f64, y_pt: f64, font: Font, size_pt: f64, text: &str) {
+        self.content.push(Part::Embedded { x_pt, y_pt, font, size_pt, text: text.to_owned() });
     }
 
     /// Fills a rectangle in black: lower-left corner (`x_pt`, `y_pt`), width and
     /// height in points.
     pub fn fill_rect(&mut self, x_pt: f64, y_pt: f64, width_pt: f64, height_pt: f64) {
-        self.content.push_str(&format!(
+        self.push_raw(&format!(
             "{} {} {} {} re f\n",
             number(x_pt),
             number(y_pt),
@@ -124,26 +160,44 @@ impl Page {
     /// become `?`, so the comment stays on its line.
     pub fn comment(&mut self, text: &str) {
         let text: String = text.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
-        self.content.push_str(&format!("% {text}\n"));
+        self.push_raw(&format!("% {text}\n"));
     }
 }
 
-/// A document: pages in order.
+/// A document: pages in order, and the font their embedded text is shown in.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Document {
+pub struct Document<'f> {
     pages: Vec<Page>,
+    font: Option<&'f EmbeddedFont<'f>>,
 }
 
 /// The objects every document starts with; the pages follow, two objects each (the
-/// page and its content stream).
+/// page and its content stream), then the embedded font's objects, if any.
 const CATALOG: usize = 1;
 const PAGES: usize = 2;
 const FIRST_PAGE: usize = 5;
 
-impl Document {
+/// The resource name of the embedded font on the pages that use it.
+const EMBEDDED_RESOURCE: &str = "F3";
+
+/// What the document's embedded text needs: the subset of the font, and the text
+/// each glyph of the subset shows.
+struct Embedding<'f> {
+    font: &'f EmbeddedFont<'f>,
+    subset: truetype::Subset,
+    unicode: BTreeMap<u16, char>,
+}
+
+impl<'f> Document<'f> {
     /// A document with no pages yet.
-    pub fn new() -> Document {
+    pub fn new() -> Document<'f> {
         Document::default()
+    }
+
+    /// A document with no pages yet, whose pages' [`Page::embedded_text`] is shown
+    /// in `font`. Only the glyphs the pages show are embedded.
+    pub fn with_font(font: &'f EmbeddedFont<'f>) -> Document<'f> {
+        Document { pages: Vec::new(), font: Some(font) }
     }
 
     /// Appends a page.
@@ -151,9 +205,49 @@ impl Document {
         self.pages.push(page);
     }
 
+    /// The number of pages so far.
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Whether the document has no pages yet.
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// The glyphs the pages show in the embedded font, as a subset of it; `None`
+    /// when there is no embedded font or no page uses it.
+    fn embedding(&self) -> Option<Embedding<'f>> {
+        let font = self.font?;
+        let mut unicode_by_glyph: BTreeMap<u16, char> = BTreeMap::new();
+        let mut used = false;
+        for part in self.pages.iter().flat_map(|page| &page.content) {
+            if let Part::Embedded { text, .. } = part {
+                used = true;
+                for c in text.chars() {
+                    let (glyph, shown) = font.shown(c);
+                    unicode_by_glyph.entry(glyph).or_insert(shown);
+                }
+            }
+        }
+        if !used {
+            return None;
+        }
+        let glyphs: BTreeSet<u16> = unicode_by_glyph.keys().copied().collect();
+        let subset = font.subset(&glyphs);
+        let unicode = unicode_by_glyph
+            .iter()
+            .filter(|(glyph, _)| **glyph != 0)
+            .filter_map(|(glyph, c)| subset.ids.get(glyph).map(|cid| (*cid, *c)))
+            .collect();
+        Some(Embedding { font, subset, unicode })
+    }
+
     /// The PDF file.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut objects: Vec<Vec<u8>> = Vec::with_capacity(FIRST_PAGE - 1 + 2 * self.pages.len());
+        let embedding = self.embedding();
+        let first_font = FIRST_PAGE + 2 * self.pages.len();
+        let mut objects: Vec<Vec<u8>> = Vec::with_capacity(first_font + 4);
         let kids: Vec<String> = (0..self.pages.len()).map(|index| format!("{} 0 R", FIRST_PAGE + 2 * index)).collect();
         objects.push(format!("<< /Type /Catalog /Pages {PAGES} 0 R >>").into_bytes());
         objects.push(format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), self.pages.len()).into_bytes());
@@ -164,11 +258,14 @@ impl Document {
             );
         }
         for (index, page) in self.pages.iter().enumerate() {
-            let fonts: Vec<String> = [Font::Helvetica, Font::HelveticaBold]
+            let mut fonts: Vec<String> = [Font::Helvetica, Font::HelveticaBold]
                 .iter()
                 .enumerate()
                 .map(|(i, font)| format!("/{} {} 0 R", font.resource(), 3 + i))
                 .collect();
+            if embedding.is_some() && page.has_embedded_text() {
+                fonts.push(format!("/{EMBEDDED_RESOURCE} {first_font} 0 R"));
+            }
             objects.push(
                 format!(
                     "<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {} {}] /Resources << /Font << {} >> >> /Contents {} 0 R >>",
@@ -179,10 +276,11 @@ impl Document {
                 )
                 .into_bytes(),
             );
-            let mut stream = format!("<< /Length {} >>\nstream\n", page.content.len()).into_bytes();
-            stream.extend(page.content.as_bytes());
-            stream.extend(b"\nendstream");
-            objects.push(stream);
+            let content = page_content(page, embedding.as_ref());
+            objects.push(stream(&format!("<< /Length {} >>", content.len()), content.as_bytes()));
+        }
+        if let Some(embedding) = &embedding {
+            objects.extend(font_objects(embedding, first_font));
         }
 
         // The second line marks the file as binary for transfer programs, as the
@@ -207,6 +305,143 @@ impl Document {
         );
         out
     }
+}
+
+/// A stream object: its dictionary (which gives `/Length` first) and data.
+fn stream(dictionary: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{dictionary}\nstream\n").into_bytes();
+    out.extend(data);
+    out.extend(b"\nendstream");
+    out
+}
+
+/// The text of a standard-font text object.
+fn standard_text(x_pt: f64, y_pt: f64, font: Font, size_pt: f64, text: &str) -> String {
+    let string = literal_string(&winansi::encode(text));
+    format!("BT /{} {} Tf {} {} Td {string} Tj ET\n", font.resource(), number(size_pt), number(x_pt), number(y_pt))
+}
+
+/// A page's content stream, its embedded text written with the subset's glyph ids.
+fn page_content(page: &Page, embedding: Option<&Embedding<'_>>) -> String {
+    let mut out = String::new();
+    for part in &page.content {
+        match (part, embedding) {
+            (Part::Raw(raw), _) => out.push_str(raw),
+            (Part::Embedded { x_pt, y_pt, font, size_pt, text }, None) => {
+                out.push_str(&standard_text(*x_pt, *y_pt, *font, *size_pt, text));
+            }
+            (Part::Embedded { x_pt, y_pt, font, size_pt, text }, Some(embedding)) => {
+                let codes: String = text
+                    .chars()
+                    .map(|c| {
+                        let glyph = embedding.font.shown(c).0;
+                        format!("{:04X}", embedding.subset.ids.get(&glyph).copied().unwrap_or(0))
+                    })
+                    .collect();
+                let shown = format!(
+                    "BT /{EMBEDDED_RESOURCE} {} Tf {} {} Td <{codes}> Tj ET",
+                    number(*size_pt),
+                    number(*x_pt),
+                    number(*y_pt)
+                );
+                if *font == Font::HelveticaBold {
+                    // Fill and stroke the outlines (text rendering mode 2): a bold
+                    // weight from a font that has only the regular one.
+                    out.push_str(&format!("q {} w 2 Tr {shown} Q\n", number(size_pt * 0.04)));
+                } else {
+                    out.push_str(&shown);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The objects of the embedded font, numbered from `first`: the Type0 font the
+/// pages name, its CIDFontType2 descendant with the glyph widths, the font
+/// descriptor, the font file (ASCII85) and the ToUnicode CMap. Codes are two bytes
+/// (`Identity-H`) and equal to the subset's glyph ids (`/CIDToGIDMap /Identity`).
+fn font_objects(embedding: &Embedding<'_>, first: usize) -> Vec<Vec<u8>> {
+    let [cid_font, descriptor, file, to_unicode] = [first + 1, first + 2, first + 3, first + 4];
+    // A subset's name starts with a tag of six capital letters that depends on which
+    // glyphs it has, so that two different subsets of a font never share a name.
+    let tag: String = {
+        let hash = embedding.subset.ids.keys().fold(0xCBF2_9CE4_8422_2325u64, |hash, glyph| {
+            glyph.to_be_bytes().iter().fold(hash, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01B3))
+        });
+        (0..6).map(|i| char::from(b'A' + ((hash >> (i * 8)) % 26) as u8)).collect()
+    };
+    let name = format!("{tag}+{}", embedding.font.postscript_name());
+    let widths: Vec<String> = embedding.subset.widths.iter().map(|w| w.to_string()).collect();
+    let metrics = embedding.font.metrics();
+    let bbox: Vec<String> = metrics.bbox.iter().map(|v| v.to_string()).collect();
+    let encoded = ascii85(&embedding.subset.file);
+    let cmap = cmap::write(&embedding.unicode);
+    vec![
+        format!(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H /DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>"
+        )
+        .into_bytes(),
+        format!(
+            "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor {descriptor} 0 R /DW 1000 /W [0 [{}]] /CIDToGIDMap /Identity >>",
+            widths.join(" ")
+        )
+        .into_bytes(),
+        format!(
+            "<< /Type /FontDescriptor /FontName /{name} /Flags 4 /FontBBox [{}] /ItalicAngle 0 /Ascent {} /Descent {} /CapHeight {} /StemV 80 /FontFile2 {file} 0 R >>",
+            bbox.join(" "),
+            metrics.ascent,
+            metrics.descent,
+            metrics.cap_height
+        )
+        .into_bytes(),
+        stream(
+            &format!(
+                "<< /Length {} /Length1 {} /Filter /ASCII85Decode >>",
+                encoded.len(),
+                embedding.subset.file.len()
+            ),
+            encoded.as_bytes(),
+        ),
+        stream(&format!("<< /Length {} >>", cmap.len()), cmap.as_bytes()),
+    ]
+}
+
+/// `data` in ASCII85 (four bytes as five characters from `!` to `u`, `z` for four
+/// zero bytes), in lines of 80 characters, ending with `~>`.
+fn ascii85(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len() * 5 / 4 + data.len() / 64 + 4);
+    let mut line = 0;
+    let mut push = |out: &mut String, text: &str| {
+        for c in text.chars() {
+            if line == 80 {
+                out.push('\n');
+                line = 0;
+            }
+            out.push(c);
+            line += 1;
+        }
+    };
+    for chunk in data.chunks(4) {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let mut value = u32::from_be_bytes(word);
+        if value == 0 && chunk.len() == 4 {
+            push(&mut out, "z");
+            continue;
+        }
+        let mut digits = [0u8; 5];
+        for digit in digits.iter_mut().rev() {
+            *digit = b'!' + (value % 85) as u8;
+            value /= 85;
+        }
+        // A final group of n bytes is written as its first n + 1 characters.
+        let group: String = digits[..chunk.len() + 1].iter().map(|&d| char::from(d)).collect();
+        push(&mut out, &group);
+    }
+    out.push_str("~>");
+    out
 }
 
 /// A number as PDF writes it: at most three decimals, no trailing zeros, no
@@ -262,7 +497,9 @@ pub fn check_structure(pdf: &[u8]) -> Result<(), Error> {
     objects(pdf).map(|_| ())
 }
 
-/// The strings shown with `Tj` and `TJ` on each page, in the order they are drawn,
+/// The strings shown with `Tj` and `TJ` on each page, in the order they are drawn.
+/// Strings in a font with a ToUnicode CMap (the embedded font) are decoded through
+/// it, two bytes a character (a code it does not map gives U+FFFD); others are
 /// decoded from WinAnsiEncoding. Meant for tests of documents this module wrote; a
 /// PDF it cannot read gives no strings.
 pub fn pdf_text(pdf: &[u8]) -> Vec<String> {
@@ -270,22 +507,46 @@ pub fn pdf_text(pdf: &[u8]) -> Vec<String> {
         return Vec::new();
     };
     let mut texts = Vec::new();
-    for stream in objects.iter().filter_map(|object| object.stream) {
+    for page in pages(&objects) {
+        let Some(stream) = page.contents.and_then(|contents| objects.get(contents)).and_then(|object| object.stream)
+        else {
+            continue;
+        };
+        let cmaps: HashMap<&[u8], BTreeMap<u16, String>> = page
+            .fonts
+            .iter()
+            .filter_map(|&(name, font)| to_unicode(&objects, font).map(|cmap| (name, cmap)))
+            .collect();
+        let mut font: Option<&[u8]> = None;
         let mut operands: Vec<Token> = Vec::new();
         for token in tokens(stream) {
             match token {
                 Token::Operator(op) => {
+                    if op == b"Tf"
+                        && let Some(Token::Name(name)) = operands.first()
+                    {
+                        font = Some(name);
+                    }
                     if matches!(op, b"Tj" | b"TJ" | b"'" | b"\"") {
                         let shown: Vec<u8> = operands
                             .iter()
                             .filter_map(|operand| match operand {
-                                Token::String(bytes) => Some(bytes.as_slice()),
+                                Token::String(bytes) | Token::Hex(bytes) => Some(bytes.as_slice()),
                                 _ => None,
                             })
                             .flatten()
                             .copied()
                             .collect();
-                        texts.push(winansi::decode(&shown));
+                        texts.push(match font.and_then(|font| cmaps.get(font)) {
+                            Some(cmap) => shown
+                                .chunks(2)
+                                .map(|pair| {
+                                    let code = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+                                    cmap.get(&code).map_or("\u{FFFD}", String::as_str)
+                                })
+                                .collect(),
+                            None => winansi::decode(&shown),
+                        });
                     }
                     operands.clear();
                 }
@@ -299,12 +560,77 @@ pub fn pdf_text(pdf: &[u8]) -> Vec<String> {
 
 /// The content streams of a PDF this module wrote, in page order.
 pub(crate) fn content_streams(pdf: &[u8]) -> Result<Vec<&[u8]>, Error> {
-    Ok(objects(pdf)?.into_iter().filter_map(|object| object.stream).collect())
+    let objects = objects(pdf)?;
+    Ok(pages(&objects)
+        .iter()
+        .filter_map(|page| page.contents.and_then(|contents| objects.get(contents)).and_then(|object| object.stream))
+        .collect())
 }
 
-/// One indirect object, as far as the readers need it: its stream, if any.
+/// One indirect object, as far as the readers need it: its dictionary (the whole
+/// body when it is not a stream) and its stream, if any.
 struct Object<'a> {
+    dictionary: &'a [u8],
     stream: Option<&'a [u8]>,
+}
+
+/// What the readers need of a page: the index (object number less one) of its
+/// content stream, and its fonts by resource name.
+struct PageObject<'a> {
+    contents: Option<usize>,
+    fonts: Vec<(&'a [u8], usize)>,
+}
+
+/// The pages of a PDF this module wrote, in the order of their objects (which is
+/// the order of the pages).
+fn pages<'a>(objects: &[Object<'a>]) -> Vec<PageObject<'a>> {
+    let mut pages = Vec::new();
+    for object in objects {
+        let tokens = tokens(object.dictionary);
+        let is_page = tokens.windows(2).any(|pair| pair == [Token::Name(b"Type"), Token::Name(b"Page")]);
+        if !is_page {
+            continue;
+        }
+        let contents = reference_after(&tokens, b"Contents");
+        let mut fonts = Vec::new();
+        if let Some(at) = tokens.iter().position(|token| *token == Token::Name(b"Font"))
+            && tokens.get(at + 1) == Some(&Token::DictStart)
+        {
+            let mut at = at + 2;
+            while let [Token::Name(name), Token::Number(number), Token::Number(_), Token::Operator(b"R"), ..] =
+                &tokens[at..]
+            {
+                if let Some(index) = object_index(*number) {
+                    fonts.push((*name, index));
+                }
+                at += 4;
+            }
+        }
+        pages.push(PageObject { contents, fonts });
+    }
+    pages
+}
+
+/// The index of the object a reference `/key n 0 R` in `tokens` points at.
+fn reference_after(tokens: &[Token<'_>], key: &[u8]) -> Option<usize> {
+    tokens.windows(4).find_map(|window| match window {
+        [Token::Name(name), Token::Number(number), Token::Number(_), Token::Operator(b"R")] if *name == key => {
+            object_index(*number)
+        }
+        _ => None,
+    })
+}
+
+/// The index in the list of objects of object number `number`.
+fn object_index(number: f64) -> Option<usize> {
+    (number >= 1.0 && number.fract() == 0.0 && number < 1e9).then(|| number as usize - 1)
+}
+
+/// The ToUnicode map of the font at `font`, if it has one.
+fn to_unicode(objects: &[Object<'_>], font: usize) -> Option<BTreeMap<u16, String>> {
+    let dictionary = tokens(objects.get(font)?.dictionary);
+    let stream = objects.get(reference_after(&dictionary, b"ToUnicode")?)?.stream?;
+    Some(cmap::read(&tokens(stream)))
 }
 
 const HEADER: &[u8] = b"%PDF-1.4\n";
@@ -361,39 +687,48 @@ fn objects(pdf: &[u8]) -> Result<Vec<Object<'_>>, Error> {
         if !pdf.get(offset..).is_some_and(|rest| rest.starts_with(opening.as_bytes())) || offset >= xref {
             return Err(Error::Offset { object, offset });
         }
-        let body_end = find(&pdf[body_at..xref], b"endobj")
-            .map(|at| body_at + at)
-            .ok_or(Error::Object { object, problem: "no endobj" })?;
-        let body = &pdf[body_at..body_end];
-        let stream = match find(body, b"stream") {
-            None => None,
-            Some(keyword) => Some(
-                stream_data(body, keyword)
-                    .ok_or(Error::Object { object, problem: "the stream does not match its /Length" })?,
-            ),
+        // A stream's data may hold any bytes, `endobj` among them: an object is a
+        // stream when `stream` comes before `endobj`, and then it ends after the
+        // number of bytes its `/Length` gives.
+        let rest = &pdf[body_at..xref];
+        let endobj = find(rest, b"endobj");
+        let keyword = find(rest, b"stream").filter(|&keyword| endobj.is_none_or(|end| keyword < end));
+        let no_endobj = Error::Object { object, problem: "no endobj" };
+        let (dictionary, stream) = match keyword {
+            None => (&rest[..endobj.ok_or(no_endobj)?], None),
+            Some(keyword) => {
+                let (data, after) = stream_data(rest, keyword)
+                    .ok_or(Error::Object { object, problem: "the stream does not match its /Length" })?;
+                if !rest[skip_space(rest, after)..].starts_with(b"endobj") {
+                    return Err(no_endobj);
+                }
+                (&rest[..keyword], Some(data))
+            }
         };
-        objects.push(Object { stream });
+        objects.push(Object { dictionary, stream });
     }
     Ok(objects)
 }
 
-/// The data of a stream whose `stream` keyword is at `keyword` in the object's body.
-fn stream_data(body: &[u8], keyword: usize) -> Option<&[u8]> {
+/// The data of a stream whose `stream` keyword is at `keyword` in the object's body,
+/// and where its `endstream` ends.
+fn stream_data(body: &[u8], keyword: usize) -> Option<(&[u8], usize)> {
     let dictionary = &body[..keyword];
     let length_at = find(dictionary, b"/Length")? + b"/Length".len();
     let (length, _) = integer(skip_space(dictionary, length_at), dictionary)?;
-    let after = &body[keyword + b"stream".len()..];
-    let data_at = if after.starts_with(b"\r\n") {
+    let data_from = keyword + b"stream".len();
+    let after = &body[data_from..];
+    let data_at: usize = if after.starts_with(b"\r\n") {
         2
     } else if after.starts_with(b"\n") {
         1
     } else {
         return None;
     };
-    let data = after.get(data_at..data_at + length)?;
+    let data = after.get(data_at..data_at.checked_add(length)?)?;
     let rest = &after[data_at + length..];
-    let closed = [&b"\nendstream"[..], b"\r\nendstream", b"\rendstream"].iter().any(|end| rest.starts_with(end));
-    closed.then_some(data)
+    let end = [&b"\nendstream"[..], b"\r\nendstream", b"\rendstream"].into_iter().find(|end| rest.starts_with(end))?;
+    Some((data, data_from + data_at + length + end.len()))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -440,11 +775,18 @@ pub(crate) enum Token<'a> {
     Operator(&'a [u8]),
     /// The text of a `%` comment, without the `%` and surrounding spaces.
     Comment(&'a [u8]),
-    /// Anything else: array and dictionary brackets, hex strings we do not decode.
+    /// A hex string `<…>`, decoded (an odd last digit counts as followed by 0).
+    Hex(Vec<u8>),
+    /// `<<`, which opens a dictionary.
+    DictStart,
+    /// `>>`, which closes a dictionary.
+    DictEnd,
+    /// Anything else: array brackets, braces, a stray `)` or `>`.
     Other,
 }
 
-/// The tokens of a content stream. Malformed input gives odd tokens, never a panic.
+/// The tokens of a content stream (or of an object's dictionary, or of a CMap).
+/// Malformed input gives odd tokens, never a panic.
 pub(crate) fn tokens(content: &[u8]) -> Vec<Token<'_>> {
     let mut out = Vec::new();
     let mut at = 0;
@@ -464,14 +806,19 @@ pub(crate) fn tokens(content: &[u8]) -> Vec<Token<'_>> {
             let end = regular_end(content, at + 1);
             out.push(Token::Name(&content[at + 1..end]));
             at = end;
+        } else if content[at..].starts_with(b"<<") {
+            out.push(Token::DictStart);
+            at += 2;
+        } else if content[at..].starts_with(b">>") {
+            out.push(Token::DictEnd);
+            at += 2;
+        } else if byte == b'<' {
+            let end = content[at..].iter().position(|b| *b == b'>').map_or(content.len(), |n| at + n);
+            out.push(Token::Hex(hex(&content[at + 1..end])));
+            at = end + 1;
         } else if is_delimiter(byte) {
-            // Brackets, dictionaries and hex strings: skip a hex string whole.
-            at = if byte == b'<' && content.get(at + 1) != Some(&b'<') {
-                content[at..].iter().position(|b| *b == b'>').map_or(content.len(), |n| at + n + 1)
-            } else {
-                at + 1
-            };
             out.push(Token::Other);
+            at += 1;
         } else {
             let end = regular_end(content, at);
             let word = &content[at..end];
@@ -485,6 +832,17 @@ pub(crate) fn tokens(content: &[u8]) -> Vec<Token<'_>> {
         }
     }
     out
+}
+
+/// The bytes of a hex string's digits; spaces are skipped, other characters count
+/// as 0.
+fn hex(digits: &[u8]) -> Vec<u8> {
+    let nibbles: Vec<u8> = digits
+        .iter()
+        .filter(|b| !is_space(**b))
+        .map(|b| char::from(*b).to_digit(16).map_or(0, |value| value as u8))
+        .collect();
+    nibbles.chunks(2).map(|pair| pair[0] << 4 | pair.get(1).copied().unwrap_or(0)).collect()
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {

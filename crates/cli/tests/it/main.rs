@@ -10,6 +10,7 @@ mod flow;
 mod network;
 mod notify;
 mod portout;
+mod refunds;
 mod returns;
 mod support;
 mod webhooks;

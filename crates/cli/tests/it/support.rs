@@ -76,6 +76,7 @@ pub struct Real {
     pub network: Option<Arc<dyn lineout_app::ports::Network>>,
     pub notifier: Option<Arc<dyn lineout_app::ports::Notifier>>,
     pub webhooks: Option<Arc<dyn lineout_app::ports::WebhookTransport>>,
+    pub payments: Option<Arc<dyn lineout_app::ports::Payments>>,
 }
 
 /// An app on SQLite with some real adapters.
@@ -103,12 +104,12 @@ async fn build_with(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::
         Some(n) => n,
         None => notifier.clone(),
     };
-    let adapters = Adapters {
-        network: used_network,
-        notifier: used_notifier,
-        payments: payments.clone(),
-        webhooks: real.webhooks,
+    let used_payments: Arc<dyn lineout_app::ports::Payments> = match real.payments {
+        Some(p) => p,
+        None => payments.clone(),
     };
+    let adapters =
+        Adapters { network: used_network, notifier: used_notifier, payments: used_payments, webhooks: real.webhooks };
     let engine = Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, config).unwrap();
     let (_, token) = engine.create_token(vec!["admin".into()], "tests".into()).await.unwrap();
     let router = lineout_web::router(lineout_web::AppState::new(engine.clone()));

@@ -1428,3 +1428,29 @@ impl Engine {
         .await
     }
 }
+
+// ---- The final statement -------------------------------------------------------------------
+
+/// What a case's statement shows: the money the case moved, from the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementData {
+    pub case: Case,
+    pub customer_name: String,
+    /// Owed minus prepaid when the case opened (negative: credit).
+    pub opening: lineout_domain::values::Money,
+    pub entries: Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>,
+}
+
+impl Engine {
+    /// The ledger entries of one case with the account's opening position.
+    pub async fn case_statement(&self, id: CaseId) -> Result<StatementData, Error> {
+        let detail = self.case_detail(id.clone()).await?;
+        let account_id = detail.case.facts.account_id.clone();
+        let ledger = self.account_ledger(account_id.clone()).await?;
+        let account = self.account(account_id).await?;
+        let facts = &detail.case.facts;
+        let opening = facts.owed.checked_sub(facts.prepaid_balance).unwrap_or(facts.owed);
+        let entries = ledger.entries.into_iter().filter(|(e, _)| e.case_id.as_ref() == Some(&id)).collect();
+        Ok(StatementData { case: detail.case, customer_name: account.holder_name, opening, entries })
+    }
+}

@@ -65,11 +65,19 @@ pub struct ServerConfig {
     pub workers: u32,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// A TrueType CJK font for Chinese PDF statements (Debian: fonts-wqy-microhei).
+    pub cjk_font_path: String,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), worker_interval_ms: 200, workers: 2, body_limit_bytes: 1024 * 1024 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            worker_interval_ms: 200,
+            workers: 2,
+            body_limit_bytes: 1024 * 1024,
+            cjk_font_path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc".into(),
+        }
     }
 }
 

@@ -58,7 +58,14 @@ pub async fn serve(
         }
         None => None,
     };
-    let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes);
+    let font = match std::fs::read(&server.cjk_font_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(path = %server.cjk_font_path, error = %e, "no CJK font: Chinese PDF statements are unavailable");
+            None
+        }
+    };
+    let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes).with_cjk_font(font);
     let mut web_stop = stop_rx;
     let served = lineout_web::serve(listener, state, async move {
         let _ = web_stop.wait_for(|stop| *stop).await;

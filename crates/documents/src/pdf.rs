@@ -14,7 +14,7 @@
 //! document always gives the same bytes.
 
 mod cmap;
-mod truetype;
+pub(crate) mod truetype;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -146,13 +146,7 @@ impl Page {
     /// Fills a rectangle in black: lower-left corner (`x_pt`, `y_pt`), width and
     /// height in points.
     pub fn fill_rect(&mut self, x_pt: f64, y_pt: f64, width_pt: f64, height_pt: f64) {
-        self.push_raw(&format!(
-            "{} {} {} {} re f\n",
-            number(x_pt),
-            number(y_pt),
-            number(width_pt),
-            number(height_pt)
-        ));
+        self.push_raw(&format!("{} {} {} {} re f\n", number(x_pt), number(y_pt), number(width_pt), number(height_pt)));
     }
 
     /// Writes a comment line into the content stream: viewers ignore it, readers of
@@ -203,16 +197,6 @@ impl<'f> Document<'f> {
     /// Appends a page.
     pub fn push(&mut self, page: Page) {
         self.pages.push(page);
-    }
-
-    /// The number of pages so far.
-    pub fn len(&self) -> usize {
-        self.pages.len()
-    }
-
-    /// Whether the document has no pages yet.
-    pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
     }
 
     /// The glyphs the pages show in the embedded font, as a subset of it; `None`
@@ -512,11 +496,8 @@ pub fn pdf_text(pdf: &[u8]) -> Vec<String> {
         else {
             continue;
         };
-        let cmaps: HashMap<&[u8], BTreeMap<u16, String>> = page
-            .fonts
-            .iter()
-            .filter_map(|&(name, font)| to_unicode(&objects, font).map(|cmap| (name, cmap)))
-            .collect();
+        let cmaps: HashMap<&[u8], BTreeMap<u16, String>> =
+            page.fonts.iter().filter_map(|&(name, font)| to_unicode(&objects, font).map(|cmap| (name, cmap))).collect();
         let mut font: Option<&[u8]> = None;
         let mut operands: Vec<Token> = Vec::new();
         for token in tokens(stream) {
@@ -1030,6 +1011,112 @@ mod tests {
         assert!(tokens.contains(&Token::String(b"cAd".to_vec())));
         assert!(tokens.contains(&Token::Name(b"F1")));
         assert_eq!(tokens.last(), Some(&Token::Operator(b"ET")));
+    }
+
+    fn chinese_pages(font: Option<&EmbeddedFont<'_>>) -> Vec<u8> {
+        let mut first = Page::new(PageSize::Letter);
+        first.text(72.0, 720.0, Font::HelveticaBold, 14.0, "Statement");
+        first.embedded_text(72.0, 700.0, Font::HelveticaBold, 14.0, "最终账单");
+        first.embedded_text(72.0, 680.0, Font::Helvetica, 10.0, "余额 -18.50 USD\t(结清)");
+        let mut second = Page::new(PageSize::Letter);
+        second.embedded_text(72.0, 700.0, Font::Helvetica, 10.0, "第二页 🙂");
+        second.text(72.0, 680.0, Font::Helvetica, 10.0, "endobj stream endstream");
+        let mut document = font.map_or_else(Document::new, Document::with_font);
+        document.push(first);
+        document.push(second);
+        document.to_bytes()
+    }
+
+    #[test]
+    fn embedded_text_reads_back_through_its_to_unicode_map() {
+        let font = EmbeddedFont::parse(truetype::tests::wqy()).unwrap();
+        let pdf = chinese_pages(Some(&font));
+        check_structure(&pdf).unwrap();
+        // A tab is shown as a space; a character the font lacks (the emoji) as `?`.
+        assert_eq!(
+            pdf_text(&pdf),
+            ["Statement", "最终账单", "余额 -18.50 USD (结清)", "第二页 ?", "endobj stream endstream"]
+        );
+        let text = as_text(&pdf);
+        // Objects 1-4, two pages (5-8), then the font: Type0, CIDFont, descriptor, file, CMap.
+        assert!(text.contains("/Kids [5 0 R 7 0 R] /Count 2"));
+        assert!(text.contains("/F3 9 0 R"));
+        assert!(text.contains("9 0 obj\n<< /Type /Font /Subtype /Type0 /BaseFont /"));
+        assert!(text.contains("/Encoding /Identity-H /DescendantFonts [10 0 R] /ToUnicode 13 0 R >>"));
+        assert!(text.contains("/FontDescriptor 11 0 R /DW 1000 /W [0 ["));
+        assert!(text.contains("/FontFile2 12 0 R"));
+        // Bold is the outlines filled and stroked.
+        assert!(text.contains("q 0.56 w 2 Tr BT /F3 14 Tf 72 700 Td <"));
+        assert!(pdf[HEADER.len() + 6..].is_ascii());
+        assert_eq!(pdf, chinese_pages(Some(&font)));
+    }
+
+    #[test]
+    fn the_embedded_font_file_is_the_subset() {
+        let font = EmbeddedFont::parse(truetype::tests::wqy()).unwrap();
+        let pdf = chinese_pages(Some(&font));
+        let text = as_text(&pdf);
+        let at = text.find("/Filter /ASCII85Decode >>\nstream\n").unwrap();
+        let data = &text[at + "/Filter /ASCII85Decode >>\nstream\n".len()..];
+        let data = &data[..data.find("~>").unwrap()];
+        let file = ascii85_decode(data);
+        let length1: usize = text[..at].rsplit("/Length1 ").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(file.len(), length1);
+        let face = ttf_parser::Face::parse(&file, 0).unwrap();
+        // .notdef, the glyphs of the characters shown (the space and `?` included) and
+        // the parts of those that are composite, nothing else.
+        let shown: BTreeSet<u16> = "最终账单余额 -18.50 USD(结清)第二页?".chars().map(|c| font.shown(c).0).collect();
+        let mut kept: BTreeSet<u16> = shown.iter().flat_map(|&glyph| truetype::tests::parts(&font, glyph)).collect();
+        kept.extend(&shown);
+        kept.insert(0);
+        assert!(kept.len() > shown.len() + 1, "some of these glyphs are composite");
+        assert_eq!(usize::from(face.number_of_glyphs()), kept.len());
+    }
+
+    #[test]
+    fn without_an_embedded_font_the_text_falls_back_to_helvetica() {
+        let pdf = chinese_pages(None);
+        check_structure(&pdf).unwrap();
+        assert_eq!(pdf_text(&pdf), ["Statement", "????", "?? -18.50 USD (??)", "??? ?", "endobj stream endstream"]);
+        assert!(!as_text(&pdf).contains("/F3"));
+        // A font that no page uses is not embedded.
+        let font = EmbeddedFont::parse(truetype::tests::wqy()).unwrap();
+        let mut document = Document::with_font(&font);
+        document.push(Page::new(PageSize::Letter));
+        assert!(!as_text(&document.to_bytes()).contains("/FontFile2"));
+    }
+
+    fn ascii85_decode(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut group: Vec<u32> = Vec::new();
+        for c in text.chars().filter(|c| !c.is_whitespace()) {
+            if c == 'z' {
+                out.extend([0; 4]);
+                continue;
+            }
+            group.push(u32::from(c) - 33);
+            if group.len() == 5 {
+                out.extend(group.iter().fold(0u32, |v, d| v * 85 + d).to_be_bytes());
+                group.clear();
+            }
+        }
+        if !group.is_empty() {
+            let n = group.len();
+            group.resize(5, 84);
+            out.extend(&group.iter().fold(0u32, |v, d| v.wrapping_mul(85).wrapping_add(*d)).to_be_bytes()[..n - 1]);
+        }
+        out
+    }
+
+    #[test]
+    fn ascii85_round_trips() {
+        for data in [&b""[..], b"\0\0\0\0", b"Man is distinguished", b"\xFF\xFF\xFF\xFF\xFF", b"abc", &[0u8; 9]] {
+            let encoded = ascii85(data);
+            assert!(encoded.ends_with("~>"));
+            assert_eq!(ascii85_decode(&encoded[..encoded.len() - 2]), data, "{encoded}");
+        }
+        assert_eq!(ascii85(b"Man "), "9jqo^~>");
+        assert!(ascii85(&[7u8; 400]).lines().all(|line| line.len() <= 80));
     }
 
     #[test]

@@ -249,3 +249,102 @@ pub async fn return_label(
     )
         .into_response())
 }
+
+/// How to render a statement.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    /// `html` (default) or `pdf`.
+    pub format: Option<String>,
+    /// `en` or `zh-Hans`; the customer's language when omitted.
+    pub lang: Option<String>,
+}
+
+/// The case's final statement: opening balance, every charge, fee, payment, write-off,
+/// refund and forfeit with the running balance line by line, and the closing balance,
+/// in English or Simplified Chinese, as HTML or PDF. The numbers are the ledger's.
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/statement", tag = "cases",
+    params(("id" = String, Path, description = "The case id."), StatementQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The statement (text/html or application/pdf).", content_type = "text/html", body = String),
+        (status = 400, description = "`invalid_field` (the id), `invalid_query` (format, lang).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
+        (status = 404, description = "`case_not_found`.", body = ErrorBody),
+        (status = 500, description = "`storage_error`, `internal_error` (e.g. no CJK font for a Chinese PDF).", body = ErrorBody),
+    )
+)]
+pub async fn statement(
+    State(state): State<AppState>,
+    _auth: Auth<CasesRead>,
+    PathId(id): PathId<CaseId>,
+    QueryParams(q): QueryParams<StatementQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use lineout_documents::statement::{Lang, LineKind, Statement, StatementLine, statement_html, statement_pdf};
+    use lineout_domain::ledger::EntryKind;
+    let invalid =
+        |field: &str, msg: &str| ApiError::new("invalid_query", format!("{field}: {msg}")).with("field", field);
+    let pdf = match q.format.as_deref() {
+        None | Some("html") => false,
+        Some("pdf") => true,
+        Some(_) => return Err(invalid("format", "must be html or pdf")),
+    };
+    let data = state.engine.case_statement(id.clone()).await?;
+    let lang = match q.lang.as_deref() {
+        None => match data.case.facts.language {
+            lineout_domain::values::Language::En => Lang::En,
+            lineout_domain::values::Language::ZhHans => Lang::ZhHans,
+        },
+        Some("en") => Lang::En,
+        Some("zh-Hans") => Lang::ZhHans,
+        Some(_) => return Err(invalid("lang", "must be en or zh-Hans")),
+    };
+    let day = |t: time::OffsetDateTime| t.date().to_string();
+    let lines = data
+        .entries
+        .iter()
+        .map(|(e, at)| StatementLine {
+            date: day(*at),
+            kind: match e.kind {
+                EntryKind::Charge => LineKind::Charge,
+                EntryKind::Fee => LineKind::Fee,
+                EntryKind::Payment => LineKind::Payment,
+                EntryKind::Credit => LineKind::Credit,
+                EntryKind::WriteOff => LineKind::WriteOff,
+                EntryKind::Refund => LineKind::Refund,
+                EntryKind::Forfeit => LineKind::Forfeit,
+            },
+            description: e.description.clone(),
+            amount_cents: e.amount.cents,
+        })
+        .collect();
+    let closed = matches!(data.case.status, lineout_domain::Status::Closed);
+    let statement = Statement {
+        language: lang,
+        operator_name: "lineout".into(),
+        case_id: id.as_str().to_owned(),
+        customer_name: data.customer_name,
+        account_id: data.case.facts.account_id.as_str().to_owned(),
+        msisdn_last4: data.case.facts.msisdn.last4().to_owned(),
+        opened_on: day(data.case.opened_at),
+        closed_on: closed.then(|| day(data.case.updated_at)),
+        currency: data.opening.currency.as_str().to_owned(),
+        opening_balance_cents: data.opening.cents,
+        lines,
+        refund_method: None,
+        auth_code: None,
+    };
+    if !pdf {
+        let html = statement_html(&statement);
+        return Ok(([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
+    }
+    let font = state.cjk_font.as_ref().map(|f| f.as_slice());
+    let bytes = statement_pdf(&statement, font).map_err(|e| {
+        tracing::error!(error = %e, "statement PDF could not be made");
+        ApiError::new("internal_error", "the statement PDF could not be made")
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf")], bytes).into_response())
+}

@@ -46,6 +46,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::download_progress,
         crate::numbers::check_authenticity,
         crate::cases::return_label,
+        crate::cases::statement,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),

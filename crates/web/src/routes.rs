@@ -46,6 +46,7 @@ pub const ROUTES: &[Route] = &[
     ("POST", "/gsma/rsp2/es2plus/handleDownloadProgressInfo", || post(numbers::download_progress)),
     ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
     ("GET", "/api/v1/cases/{id}/return-label", || get(cases::return_label)),
+    ("GET", "/api/v1/cases/{id}/statement", || get(cases::statement)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) tokens: Arc<TokenCache>,
     pub(crate) request_ids: Arc<RequestIds>,
+    /// A TrueType CJK font for Chinese PDF statements (e.g. WenQuanYi Micro Hei).
+    pub(crate) cjk_font: Option<Arc<Vec<u8>>>,
 }
 
 impl AppState {
@@ -55,7 +57,14 @@ impl AppState {
             limits: Limits::default(),
             tokens: Arc::new(TokenCache::default()),
             request_ids: Arc::new(RequestIds { prefix: format!("{prefix:x}"), next: AtomicU64::new(1) }),
+            cjk_font: None,
         }
+    }
+
+    /// Sets the CJK font (TrueType / TTC bytes) used for Chinese PDF statements.
+    pub fn with_cjk_font(mut self, font: Option<Vec<u8>>) -> Self {
+        self.cjk_font = font.map(Arc::new);
+        self
     }
 
     /// Sets the largest request body accepted, in bytes (default 1 MiB).

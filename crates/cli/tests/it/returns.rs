@@ -232,3 +232,50 @@ async fn the_return_label_carries_the_rma_as_a_barcode() {
     let (status, err) = app.get(&format!("/api/v1/cases/{}/return-label", case["id"].as_str().unwrap())).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("no_device")));
 }
+
+#[tokio::test]
+async fn the_final_statement_renders_in_both_languages_and_matches_the_ledger() {
+    let app = spawn_app().await;
+    seed(&app, 25_000).await;
+    let id = opened(&app, "store").await;
+    app.command(&id, json!({"type": "receive_device", "imei": IMEI, "condition": "damaged", "missing_accessories": ["charging cable"]}))
+        .await;
+    let fetch = |uri: String| {
+        let router = app.router.clone();
+        let token = app.token.clone();
+        async move {
+            let req = axum::http::Request::builder()
+                .uri(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
+            let status = resp.status();
+            let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+            (status, ctype, body)
+        }
+    };
+    let (_, ledger) = app.get("/api/v1/accounts/ACC-D/ledger").await;
+    let balance = ledger["balance_cents"].as_i64().unwrap();
+    assert_eq!(balance, 2_000 + 5_000 + 1_500);
+    let money = |c: i64| lineout_documents::statement::format_money(c, "USD");
+    // English HTML: every ledger line and the closing balance.
+    let (status, ctype, html) = fetch(format!("/api/v1/cases/{id}/statement?lang=en")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/html"));
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    for e in ledger["entries"].as_array().unwrap() {
+        assert!(html.contains(&money(e["amount_cents"].as_i64().unwrap())), "{html}");
+    }
+    assert!(html.contains(&money(balance)) && html.contains("lang=\"en\""));
+    // Chinese HTML, and a Chinese PDF when the CJK font is installed (CI installs it).
+    let (_, _, zh) = fetch(format!("/api/v1/cases/{id}/statement?lang=zh-Hans")).await;
+    let zh = String::from_utf8(zh.to_vec()).unwrap();
+    assert!(zh.contains("lang=\"zh-Hans\"") && zh.contains(&money(balance)));
+    let (status, ctype, pdf) = fetch(format!("/api/v1/cases/{id}/statement?format=pdf&lang=en")).await;
+    assert_eq!((status, ctype.as_str()), (StatusCode::OK, "application/pdf"));
+    assert!(lineout_documents::pdf_text(&pdf).join(" ").contains(&money(balance)));
+    let (status, _, _) = fetch(format!("/api/v1/cases/{id}/statement?format=doc")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

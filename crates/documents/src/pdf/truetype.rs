@@ -461,6 +461,10 @@ pub(crate) mod tests {
         assert_eq!(EmbeddedFont::parse(&data).err(), Some(FontError::MissingTable("glyf")));
     }
 
+    pub(crate) fn parts(font: &EmbeddedFont<'_>, id: u16) -> Vec<u16> {
+        components(font.glyph(id)).unwrap().into_iter().map(|(_, part)| part).collect()
+    }
+
     #[test]
     fn checksums() {
         assert_eq!(checksum(&[0, 0, 0, 1, 0, 0, 0, 2]), 3);

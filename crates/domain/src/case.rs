@@ -874,6 +874,9 @@ pub struct Case {
     /// Device fees charged on the final bill.
     pub fees: Money,
     pub review_overdue: bool,
+    /// References of the payments recorded on this case (a replayed report is refused).
+    #[serde(default)]
+    pub payment_references: Vec<String>,
     /// A callback is owed to the customer (voicemail request), and whether it is late.
     #[serde(default)]
     pub callback_pending: bool,
@@ -936,6 +939,8 @@ pub enum Error {
     TooLateToWithdraw,
     #[error("text fields must be 1-500 characters")]
     InvalidText,
+    #[error("a payment with this reference was already recorded on this case")]
+    DuplicatePayment,
     #[error("the device has not arrived yet; receive it before inspecting it")]
     DeviceNotArrived,
     #[error("the tracking number does not have the carrier's format")]
@@ -960,6 +965,7 @@ impl Error {
             Self::TooLateToWithdraw => "too_late_to_withdraw",
             Self::InvalidText => "invalid_text",
             Self::DeviceNotArrived => "device_not_arrived",
+            Self::DuplicatePayment => "duplicate_payment",
             Self::InvalidTracking => "invalid_tracking",
             Self::InvalidInspection => "invalid_inspection",
         }
@@ -1190,6 +1196,9 @@ pub fn decide(
             }
             if !amount.is_positive() || amount.currency != case.owed.currency {
                 return Err(Error::InvalidAmount);
+            }
+            if case.payment_references.iter().any(|r| r == reference) {
+                return Err(Error::DuplicatePayment);
             }
             events.push(EventKind::PaymentRecorded { amount: *amount, reference: reference.clone() });
             if amount.cents >= case.owed.cents {
@@ -1508,6 +1517,7 @@ impl Case {
             review_overdue: false,
             callback_pending: false,
             callback_overdue: false,
+            payment_references: Vec::new(),
             withdrawal_deadline: None,
             termination_at: None,
             deprovisioning: Step::NotNeeded,
@@ -1553,8 +1563,9 @@ impl Case {
                 self.settlement = Step::Pending;
                 self.owed = *owed;
             }
-            E::PaymentRecorded { amount, .. } => {
+            E::PaymentRecorded { amount, reference } => {
                 self.owed.cents = self.owed.cents.saturating_sub(amount.cents);
+                self.payment_references.push(reference.clone());
             }
             E::BalanceWrittenOff { amount, .. } => {
                 self.owed.cents = self.owed.cents.saturating_sub(amount.cents);

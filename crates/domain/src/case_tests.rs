@@ -569,3 +569,36 @@ fn a_voicemail_callback_must_be_made_within_24_hours() {
     // Customers cannot mark their own callback as made.
     assert_eq!(h.try_cmd(Command::RecordCallback, Actor::Customer), Err(Error::NotPermitted));
 }
+
+#[test]
+fn a_replayed_payment_report_is_refused_and_changes_nothing() {
+    let mut h = Harness::open(facts(3_000, 0, false), Channel::Web, no_auto());
+    h.staff(verify());
+    h.cmd(Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into() }, Actor::System);
+    let before = h.case.clone();
+    let replay = Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into() };
+    assert_eq!(h.try_cmd(replay, Actor::System), Err(Error::DuplicatePayment));
+    assert_eq!(h.case, before);
+    assert_eq!(h.case.owed, Money::usd(2_000));
+}
+
+proptest! {
+    #[test]
+    fn a_refund_is_never_negative_and_nothing_is_created_or_lost(
+        prepaid in 0i64..1_000_000, credit in 0i64..100_000, fees in 0i64..200_000,
+        fee_cents in 0i64..10_000, minimum in 0i64..10_000, forfeit in any::<bool>(),
+    ) {
+        let mut p = Policy::default();
+        p.refund.fee_cents = fee_cents;
+        p.refund.minimum_cents = minimum;
+        p.refund.mode = if forfeit { RefundMode::Forfeit } else { RefundMode::Refund };
+        let mut h = Harness::open(facts(-credit, prepaid, false), Channel::Web, p.clone());
+        h.case.fees = Money::usd(fees);
+        let (refund, fee, forfeited) = refund_of(&h.case, &p);
+        prop_assert!(refund.cents >= 0 && fee.cents >= 0 && forfeited.cents >= 0);
+        // What the customer had (prepaid + credit - device fees, floored at zero) is
+        // exactly split between the refund, the refund fee and what is forfeited.
+        let had = (prepaid + credit - fees).max(0);
+        prop_assert_eq!(refund.cents + fee.cents + forfeited.cents, had);
+    }
+}

@@ -74,7 +74,6 @@ impl SqliteStore {
         Ok(SqliteDb { conn, role, positional: HashMap::new() })
     }
 
-
     /// Runs raw SQL outside the ports and returns the rows it changed; for the
     /// conformance suite's checks of what the ports cannot express.
     #[cfg(any(test, feature = "conformance"))]

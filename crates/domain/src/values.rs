@@ -370,7 +370,7 @@ impl Currency {
     }
     pub fn as_str(&self) -> &str {
         // The bytes are ASCII upper-case letters by construction.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
+        std::str::from_utf8(&self.0).unwrap_or("???")
     }
 }
 string_newtype_serde!(Currency);

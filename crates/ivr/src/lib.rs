@@ -135,3 +135,6 @@ mod tests {
         assert_eq!(ok.validate(), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod calls_tests;

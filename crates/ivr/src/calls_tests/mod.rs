@@ -6,12 +6,12 @@
 
 mod support;
 
+use crate::IvrConfig;
+use crate::menu::status_prompt;
 use lineout_app::{LineRef, OpenRequest};
 use lineout_domain::case::{Actor, CaseKind, Command, EventKind, Step, TimerKind, VerificationMethod};
 use lineout_domain::values::CaseId;
 use lineout_domain::{Channel, Status, Timing};
-use lineout_ivr::IvrConfig;
-use lineout_ivr::menu::status_prompt;
 use std::time::Duration;
 use support::{Asterisk, PIN, config, line_id, national, number, start};
 use time::Duration as Span;

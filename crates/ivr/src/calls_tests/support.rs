@@ -4,13 +4,13 @@
 
 #![allow(dead_code)]
 
+use crate::IvrConfig;
 use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
 use lineout_app::clock::{ManualClock, SequentialIds};
 use lineout_app::ports::Store;
 use lineout_app::{Adapters, Engine, EngineConfig};
 use lineout_domain::account::{Account, AccountKind, Line, LineStatus, Locks, Plan};
 use lineout_domain::values::{AccountId, Language, LineId, Money, Msisdn};
-use lineout_ivr::IvrConfig;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -113,7 +113,7 @@ pub async fn start(config: IvrConfig) -> Harness {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(lineout_ivr::serve(listener, engine.clone(), config, async {
+    let server = tokio::spawn(crate::serve(listener, engine.clone(), config, async {
         let _ = stopped.await;
     }));
     Harness { engine, clock, addr, stop: Some(stop), server: Some(server), _dir: dir }

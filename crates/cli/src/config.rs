@@ -81,15 +81,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Which adapter carries out each kind of effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AdapterName {
-    /// In-memory fakes: nothing leaves the process (demo, tests).
-    #[default]
-    Fake,
-}
-
 /// Which network adapter deprovisions lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -806,10 +806,24 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
     })?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
-        let verify = Command::VerifyIdentity { method: VerificationMethod::OperatorInitiated };
-        return execute(conn, &inner.config, &id, &verify, &Actor::System, now);
+        return verified(conn, &inner.config, case, VerificationMethod::OperatorInitiated, now);
     }
     Ok(case)
+}
+
+/// Records the verification of a case just opened, in the same transaction (unless the
+/// opening already verified it).
+fn verified(
+    conn: &mut dyn Conn,
+    config: &EngineConfig,
+    case: Case,
+    method: VerificationMethod,
+    now: OffsetDateTime,
+) -> Result<Case, Error> {
+    if case.verification == lineout_domain::case::Step::Done {
+        return Ok(case);
+    }
+    execute(conn, config, &case.id, &Command::VerifyIdentity { method }, &Actor::System, now)
 }
 
 /// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).
@@ -1321,11 +1335,7 @@ impl Engine {
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 let case = open_in(conn, &inner, &req, &actor)?;
-                if case.verification == lineout_domain::case::Step::Done {
-                    return Ok(case);
-                }
-                let verify = Command::VerifyIdentity { method };
-                execute(conn, &inner.config, &case.id, &verify, &Actor::System, now)
+                verified(conn, &inner.config, case, method, now)
             })
             .await
     }

@@ -5,7 +5,8 @@
 //! state. Nothing here reads a clock or does I/O: `now` is a parameter.
 
 use crate::account::{AccountKind, LineStatus, Plan};
-use crate::policy::{Policy, RefundMode};
+use crate::billing::FinalBill;
+use crate::policy::{Policy, RefundMethod, RefundMode};
 use crate::values::{AccountId, ActorId, CaseId, DeviceId, Eid, Iccid, Imei, Imsi, Language, LineId, Money, Msisdn};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time};
@@ -120,6 +121,14 @@ pub struct CaseFacts {
     pub prepaid_balance: Money,
     /// The device to return, if the line has one that must come back.
     pub device: Option<DeviceFact>,
+    /// The line's recurring plan charge per billing cycle, in the account's currency.
+    #[serde(default)]
+    pub monthly_charge_cents: i64,
+    /// Installments still owed on the line's financed devices (due on the final bill), in the
+    /// account's currency. Kept here rather than on [`DeviceFact`] because a financed device
+    /// that need not come back has no device fact.
+    #[serde(default)]
+    pub remaining_installments_cents: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -528,6 +537,10 @@ pub enum Command {
         delivered: bool,
         status: String,
     },
+    /// The customer (or an agent for them) chooses how a refund is paid, among the policy's methods.
+    ChooseRefundMethod {
+        method: RefundMethod,
+    },
     /// Worker results and timers (system only).
     DeprovisioningConfirmed {
         effect_id: String,
@@ -594,6 +607,7 @@ impl Command {
             Self::NoticeDelivered { .. } => "notice_delivered",
             Self::EffectDeadLettered { .. } => "effect_dead_lettered",
             Self::TimerFired { .. } => "timer_fired",
+            Self::ChooseRefundMethod { .. } => "choose_refund_method",
         }
     }
 }
@@ -714,6 +728,10 @@ pub enum EventKind {
         fee: Money,
         refund: Money,
         forfeited: Money,
+        /// How the refund is paid (the customer's choice or the policy's default); absent
+        /// in events recorded before the choice existed (original payment).
+        #[serde(default)]
+        method: Option<RefundMethod>,
     },
     RefundIssued {
         effect_id: String,
@@ -768,6 +786,18 @@ pub enum EventKind {
     Closed {
         note: Option<String>,
     },
+    /// The customer chose how a refund is paid.
+    RefundMethodChosen {
+        method: RefundMethod,
+    },
+    /// The final bill at termination: plan charge or proration credit, remaining installments.
+    FinalBillIssued {
+        bill: FinalBill,
+    },
+    /// The refund stays on the account as a credit (no payout).
+    RefundCredited {
+        amount: Money,
+    },
 }
 
 impl EventKind {
@@ -816,6 +846,9 @@ impl EventKind {
             Self::NoticeReceipt { .. } => "notice_receipt",
             Self::Superseded { .. } => "superseded",
             Self::Closed { .. } => "closed",
+            Self::RefundMethodChosen { .. } => "refund_method_chosen",
+            Self::FinalBillIssued { .. } => "final_bill_issued",
+            Self::RefundCredited { .. } => "refund_credited",
         }
     }
 }
@@ -902,6 +935,12 @@ pub struct Case {
     /// Port-out: the operator the number left for.
     #[serde(default)]
     pub new_operator: Option<String>,
+    /// How the customer chose to be refunded (None: the policy's default).
+    #[serde(default)]
+    pub refund_method: Option<RefundMethod>,
+    /// The final bill's net amount (charges minus credits), once issued.
+    #[serde(default)]
+    pub final_bill_cents: i64,
 }
 
 /// The current Number Transfer PIN of a port-out case (its hash lives in the store).
@@ -947,6 +986,10 @@ pub enum Error {
     InvalidTracking,
     #[error("the inspection names an accessory that was not expected back, or too many photos")]
     InvalidInspection,
+    #[error("the policy does not offer this refund method")]
+    RefundMethodNotOffered,
+    #[error("the refund was already decided and issued at termination; its method can no longer change")]
+    RefundAlreadyIssued,
 }
 
 impl Error {
@@ -968,6 +1011,8 @@ impl Error {
             Self::DuplicatePayment => "duplicate_payment",
             Self::InvalidTracking => "invalid_tracking",
             Self::InvalidInspection => "invalid_inspection",
+            Self::RefundMethodNotOffered => "refund_method_not_offered",
+            Self::RefundAlreadyIssued => "refund_already_issued",
         }
     }
 }
@@ -1088,7 +1133,8 @@ pub fn decide(
     let port_only = matches!(cmd, C::IssueTransferPin { .. } | C::RequestPort { .. });
     let shared = matches!(
         cmd,
-        C::Withdraw
+        C::ChooseRefundMethod { .. }
+            | C::Withdraw
             | C::ReportFraud { .. }
             | C::Close { .. }
             | C::ConfirmOutcome
@@ -1337,7 +1383,41 @@ pub fn decide(
             }
             events.push(EventKind::DeprovisioningConfirmed { effect_id: effect_id.clone() });
             events.push(if case.kind == CaseKind::PortOut { EventKind::PortedOut } else { EventKind::Terminated });
-            events.push(refund_decision(case, policy));
+            // The final bill, then the refund of what remains (it counts the bill's net amount).
+            let cur = case.facts.owed.currency;
+            let bill = crate::billing::final_bill(
+                &policy.final_bill,
+                Money::new(case.facts.monthly_charge_cents, cur),
+                Money::new(case.facts.remaining_installments_cents, cur),
+                case.facts.billing_cycle_day,
+                now,
+            );
+            let net = bill.as_ref().map_or(0, FinalBill::net_cents);
+            if let Some(bill) = bill {
+                events.push(EventKind::FinalBillIssued { bill });
+            }
+            let decision = refund_decision(case, policy, net);
+            if let EventKind::RefundDecided { refund, method: Some(RefundMethod::AccountCredit), .. } = &decision
+                && refund.is_positive()
+            {
+                let amount = *refund;
+                events.push(decision);
+                events.push(EventKind::RefundCredited { amount });
+            } else {
+                events.push(decision);
+            }
+        }
+        C::ChooseRefundMethod { method } => {
+            if matches!(case.status, S::Closing | S::Closed) {
+                return Err(Error::RefundAlreadyIssued);
+            }
+            if case.status.is_terminal() {
+                return Err(illegal(cmd, case));
+            }
+            if !policy.refund.methods.contains(method) {
+                return Err(Error::RefundMethodNotOffered);
+            }
+            events.push(EventKind::RefundMethodChosen { method: *method });
         }
         C::RefundIssued { effect_id, reference } => {
             if case.status != S::Closing || case.refund != Step::Pending {
@@ -1448,7 +1528,7 @@ fn auto_approvable(case: &Case, policy: &Policy) -> bool {
     rule.enabled
         && rule.channels.contains(&case.channel)
         && (!rule.require_no_device || case.facts.device.is_none())
-        && refund_of(case, policy).0.cents <= rule.max_refund_cents
+        && refund_of(case, policy, 0).0.cents <= rule.max_refund_cents
 }
 
 fn approval(case: &Case, policy: &Policy, now: OffsetDateTime, by_rule: bool, note: Option<String>) -> EventKind {
@@ -1461,12 +1541,21 @@ fn approval(case: &Case, policy: &Policy, now: OffsetDateTime, by_rule: bool, no
     EventKind::Approved { by_rule, note, withdrawal_deadline, termination_at: requested.max(withdrawal_deadline) }
 }
 
-/// (refund, fee, forfeited) for the case's remaining balance under the policy.
-fn refund_of(case: &Case, policy: &Policy) -> (Money, Money, Money) {
+/// (refund, fee, forfeited) for the case's remaining balance under the policy, given the
+/// final bill's net amount (charges minus credits).
+fn refund_of(case: &Case, policy: &Policy, final_bill_cents: i64) -> (Money, Money, Money) {
     let cur = policy.currency;
-    // Unused prepaid money plus any credit on the account, less device fees charged on the final bill.
+    // Unused prepaid money plus any credit on the account, less device fees and the final
+    // bill's net charge. A negative result means the customer owes: nothing is refunded.
     let credit = if case.facts.owed.cents < 0 { -case.facts.owed.cents } else { 0 };
-    let balance = case.facts.prepaid_balance.cents.saturating_add(credit).saturating_sub(case.fees.cents).max(0);
+    let balance = case
+        .facts
+        .prepaid_balance
+        .cents
+        .saturating_add(credit)
+        .saturating_sub(case.fees.cents)
+        .saturating_sub(final_bill_cents)
+        .max(0);
     if balance == 0 {
         return (Money::zero(cur), Money::zero(cur), Money::zero(cur));
     }
@@ -1484,10 +1573,11 @@ fn refund_of(case: &Case, policy: &Policy) -> (Money, Money, Money) {
     }
 }
 
-fn refund_decision(case: &Case, policy: &Policy) -> EventKind {
-    let (refund, fee, forfeited) = refund_of(case, policy);
+fn refund_decision(case: &Case, policy: &Policy, final_bill_cents: i64) -> EventKind {
+    let (refund, fee, forfeited) = refund_of(case, policy, final_bill_cents);
     let balance = Money::new(refund.cents + fee.cents + forfeited.cents, policy.currency);
-    EventKind::RefundDecided { balance, fee, refund, forfeited }
+    let method = Some(case.refund_method.unwrap_or(policy.refund.default_method));
+    EventKind::RefundDecided { balance, fee, refund, forfeited, method }
 }
 
 impl Case {
@@ -1530,6 +1620,8 @@ impl Case {
             transfer_pin: None,
             port_attempts: 0,
             new_operator: None,
+            refund_method: None,
+            final_bill_cents: 0,
         })
     }
 
@@ -1655,6 +1747,9 @@ impl Case {
                 self.line_status = LineStatus::PortedOut;
             }
             E::Closed { .. } => self.status = Status::Closed,
+            E::RefundMethodChosen { method } => self.refund_method = Some(*method),
+            E::FinalBillIssued { bill } => self.final_bill_cents = bill.net_cents(),
+            E::RefundCredited { .. } => self.refund = Step::Done,
         }
     }
 }

@@ -33,6 +33,8 @@ fn facts(owed: i64, prepaid: i64, device: bool) -> CaseFacts {
             price: Money::usd(79_900),
             model: "Pixel 9".into(),
         }),
+        monthly_charge_cents: 0,
+        remaining_installments_cents: 0,
     }
 }
 
@@ -380,11 +382,11 @@ fn refund_policy_fee_minimum_and_forfeit() {
     p.refund.fee_cents = 300;
     p.refund.minimum_cents = 500;
     let mut h = Harness::open(facts(0, 700, false), Channel::Web, p.clone());
-    assert_eq!(refund_of(&h.case, &p), (Money::usd(0), Money::usd(300), Money::usd(400)));
+    assert_eq!(refund_of(&h.case, &p, 0), (Money::usd(0), Money::usd(300), Money::usd(400)));
     h.case.facts.prepaid_balance = Money::usd(5_000);
-    assert_eq!(refund_of(&h.case, &p), (Money::usd(4_700), Money::usd(300), Money::usd(0)));
+    assert_eq!(refund_of(&h.case, &p, 0), (Money::usd(4_700), Money::usd(300), Money::usd(0)));
     p.refund.mode = RefundMode::Forfeit;
-    assert_eq!(refund_of(&h.case, &p), (Money::usd(0), Money::usd(0), Money::usd(5_000)));
+    assert_eq!(refund_of(&h.case, &p, 0), (Money::usd(0), Money::usd(0), Money::usd(5_000)));
 }
 
 // ---- Property test -------------------------------------------------------------------------
@@ -587,6 +589,7 @@ proptest! {
     fn a_refund_is_never_negative_and_nothing_is_created_or_lost(
         prepaid in 0i64..1_000_000, credit in 0i64..100_000, fees in 0i64..200_000,
         fee_cents in 0i64..10_000, minimum in 0i64..10_000, forfeit in any::<bool>(),
+        bill in -100_000i64..300_000,
     ) {
         let mut p = Policy::default();
         p.refund.fee_cents = fee_cents;
@@ -594,11 +597,116 @@ proptest! {
         p.refund.mode = if forfeit { RefundMode::Forfeit } else { RefundMode::Refund };
         let mut h = Harness::open(facts(-credit, prepaid, false), Channel::Web, p.clone());
         h.case.fees = Money::usd(fees);
-        let (refund, fee, forfeited) = refund_of(&h.case, &p);
+        let (refund, fee, forfeited) = refund_of(&h.case, &p, bill);
         prop_assert!(refund.cents >= 0 && fee.cents >= 0 && forfeited.cents >= 0);
-        // What the customer had (prepaid + credit - device fees, floored at zero) is
-        // exactly split between the refund, the refund fee and what is forfeited.
-        let had = (prepaid + credit - fees).max(0);
+        // What the customer had (prepaid + credit - device fees - the final bill's net
+        // charge, floored at zero) is exactly split between the refund, the refund fee and
+        // what is forfeited.
+        let had = (prepaid + credit - fees - bill).max(0);
         prop_assert_eq!(refund.cents + fee.cents + forfeited.cents, had);
     }
+}
+
+// ---- Final bill and refund method (issue #5) ----------------------------------------------
+
+/// A prepaid case driven to termination under `policy` (no device), at T0 + 25h (Nov 3).
+fn terminated_with(policy: Policy, f: CaseFacts, method: Option<crate::policy::RefundMethod>) -> Harness {
+    let mut h = Harness::open(f, Channel::Web, policy);
+    h.staff(verify());
+    if let Some(method) = method {
+        h.cmd(Command::ChooseRefundMethod { method }, Actor::Customer);
+    }
+    if h.case.status == Status::InReview {
+        h.staff(Command::Approve { note: None });
+    }
+    h.now += Duration::hours(25);
+    h.system(Command::TimerFired { timer: TimerKind::TerminationDue });
+    h.system(Command::DeprovisioningConfirmed { effect_id: "d".into() });
+    h
+}
+
+#[test]
+fn the_final_bill_credits_unused_days_and_adds_installments_before_the_refund() {
+    use crate::billing::BillLineKind;
+    use crate::policy::FinalBillMode;
+    let mut p = Policy::default();
+    p.final_bill.mode = FinalBillMode::ImmediateProrated;
+    let mut f = facts(0, 2_000, false);
+    // Cycle day 15: service ends Nov 3 in the cycle Oct 15 - Nov 15 (31 days): 20 used days
+    // (Oct 15 - Nov 3, the last day counts as used), 11 unused.
+    f.monthly_charge_cents = 3_100;
+    f.remaining_installments_cents = 500;
+    let h = terminated_with(p, f, None);
+    let bill = h
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::FinalBillIssued { bill } => Some(bill.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no final bill: {:?}", h.names()));
+    assert_eq!((bill.days_in_cycle, bill.unused_days), (31, 11));
+    let lines: Vec<_> = bill.lines.iter().map(|l| (l.kind, l.amount.cents)).collect();
+    assert_eq!(lines, [(BillLineKind::ProrationCredit, 1_100), (BillLineKind::DeviceInstallments, 500)]);
+    // Refund = prepaid 2000 + credit 1100 - installments 500.
+    assert_eq!(h.case.refund_amount, Money::usd(2_600));
+    let entries: Vec<_> = h
+        .events
+        .iter()
+        .flat_map(|e| crate::ledger::entries_for(&h.case, e.seq, &e.kind))
+        .map(|e| (e.kind, e.amount.cents))
+        .collect();
+    use crate::ledger::EntryKind as K;
+    assert_eq!(entries, [(K::Credit, 1_100), (K::Charge, 500)]);
+}
+
+#[test]
+fn installments_larger_than_the_balance_leave_the_customer_owing_and_refund_nothing() {
+    let mut f = facts(0, 2_000, false);
+    f.remaining_installments_cents = 30_000;
+    let h = terminated_with(Policy::default(), f, None);
+    assert_eq!(h.case.refund_amount, Money::usd(0));
+    assert!(h.names().contains(&"final_bill_issued"));
+    assert!(matches!(
+        h.events.iter().find(|e| e.kind.name() == "refund_decided").map(|e| &e.kind),
+        Some(EventKind::RefundDecided { refund, .. }) if refund.cents == 0
+    ));
+}
+
+#[test]
+fn the_refund_method_is_chosen_among_the_policy_offers_and_only_before_the_refund() {
+    use crate::effects::{Effect, consequences};
+    use crate::policy::RefundMethod as M;
+    let mut p = Policy::default();
+    p.refund.methods = vec![M::OriginalPayment, M::Check, M::AccountCredit];
+    // A method the policy does not offer is refused.
+    let mut h = Harness::open(facts(0, 2_000, false), Channel::Web, Policy::default());
+    assert_eq!(
+        h.try_cmd(Command::ChooseRefundMethod { method: M::Check }, Actor::Customer),
+        Err(Error::RefundMethodNotOffered)
+    );
+    // A check: the refund effect carries the method.
+    let h = terminated_with(p.clone(), facts(0, 2_000, false), Some(M::Check));
+    let decided = h.events.iter().find(|e| e.kind.name() == "refund_decided").unwrap_or_else(|| unreachable!());
+    let (effects, _) = consequences(&h.case, &decided.kind, &p);
+    assert!(matches!(&effects[..], [Effect::Refund { payout, .. }] if payout.method == M::Check), "{effects:?}");
+    // Too late once the refund was decided at termination.
+    let mut h = h;
+    assert_eq!(
+        h.try_cmd(Command::ChooseRefundMethod { method: M::OriginalPayment }, Actor::Customer),
+        Err(Error::RefundAlreadyIssued)
+    );
+    // Account credit: no payout; a refund and a credit entry that cancel out; the refund is done.
+    let h = terminated_with(p.clone(), facts(0, 2_000, false), Some(M::AccountCredit));
+    assert!(h.names().ends_with(&["refund_decided", "refund_credited"]), "{:?}", h.names());
+    assert_eq!(h.case.refund, Step::Done);
+    let decided = h.events.iter().find(|e| e.kind.name() == "refund_decided").unwrap_or_else(|| unreachable!());
+    assert!(consequences(&h.case, &decided.kind, &p).0.is_empty());
+    let net: i64 = h
+        .events
+        .iter()
+        .flat_map(|e| crate::ledger::entries_for(&h.case, e.seq, &e.kind))
+        .map(|e| e.kind.sign() * e.amount.cents)
+        .sum();
+    assert_eq!(net, 0);
 }

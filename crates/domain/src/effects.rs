@@ -4,6 +4,7 @@
 //! as the events that caused them and never performs an effect without its event.
 
 use crate::case::{Case, EventKind, Notice, TimerKind};
+use crate::policy::RefundMethod;
 use crate::values::{AccountId, CaseId, Eid, Iccid, Imsi, Language, Money, Msisdn};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -24,8 +25,14 @@ pub enum Effect {
     },
     /// Remove the line from the network (HLR, SM-DP+).
     Deprovision { msisdn: Msisdn, imsi: Option<Imsi>, iccid: Option<Iccid>, eid: Option<Eid> },
-    /// Pay the remaining balance back.
-    Refund { account_id: AccountId, amount: Money },
+    /// Pay the remaining balance back, by the chosen method (never `account_credit`, which
+    /// is a ledger entry, not a payout).
+    Refund {
+        account_id: AccountId,
+        amount: Money,
+        #[serde(default)]
+        payout: Payout,
+    },
 }
 
 impl Effect {
@@ -35,6 +42,23 @@ impl Effect {
             Self::Deprovision { .. } => "deprovision",
             Self::Refund { .. } => "refund",
         }
+    }
+}
+
+/// How a refund is paid out, as the payments adapter sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub method: RefundMethod,
+    /// For `original_payment`: the reference of the last payment recorded on the case, if
+    /// any (the payment service otherwise uses the account's method on file). A check is
+    /// mailed to the billing address the payment service holds for the account.
+    #[serde(default)]
+    pub original_reference: Option<String>,
+}
+
+impl Default for Payout {
+    fn default() -> Self {
+        Self { method: RefundMethod::OriginalPayment, original_reference: None }
     }
 }
 
@@ -159,12 +183,22 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
             });
         }
         E::Terminated => effects.push(notify(Notice::Terminated)),
-        E::RefundDecided { refund, .. } => {
-            if refund.is_positive() {
-                effects.push(Effect::Refund { account_id: after.facts.account_id.clone(), amount: *refund });
+        E::RefundDecided { refund, method, .. } => {
+            let method = method.unwrap_or(RefundMethod::OriginalPayment);
+            // Account credit is a ledger entry (see `RefundCredited`), never a payout.
+            if refund.is_positive() && method != RefundMethod::AccountCredit {
+                let original_reference = match method {
+                    RefundMethod::OriginalPayment => after.payment_references.last().cloned(),
+                    _ => None,
+                };
+                effects.push(Effect::Refund {
+                    account_id: after.facts.account_id.clone(),
+                    amount: *refund,
+                    payout: Payout { method, original_reference },
+                });
             }
         }
-        E::RefundIssued { amount, .. } => {
+        E::RefundIssued { amount, .. } | E::RefundCredited { amount } => {
             effects.push(notify_with(Notice::RefundIssued, NoticeDetails { deadline: None, amount: Some(*amount) }))
         }
         E::Closed { .. } | E::Superseded { .. } => timers.push(TimerOp::CancelAll),
@@ -192,7 +226,9 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
         | E::DeprovisioningConfirmed { .. }
         | E::NoticeDelivered { .. }
         | E::EffectDeadLettered { .. }
-        | E::OutcomeConfirmed => {}
+        | E::OutcomeConfirmed
+        | E::RefundMethodChosen { .. }
+        | E::FinalBillIssued { .. } => {}
     }
     (effects, timers)
 }

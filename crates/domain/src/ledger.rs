@@ -111,6 +111,22 @@ pub fn entries_for(case: &Case, seq: u64, event: &EventKind) -> Vec<Entry> {
         EventKind::RefundIssued { amount, reference, .. } if amount.is_positive() => {
             vec![entry(0, EntryKind::Refund, *amount, format!("refund {reference}"))]
         }
+        EventKind::FinalBillIssued { bill } => bill
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.amount.is_positive())
+            .map(|(n, l)| {
+                let kind = if l.kind.is_credit() { EntryKind::Credit } else { EntryKind::Charge };
+                entry(n, kind, l.amount, format!("final bill: {}", l.label))
+            })
+            .collect(),
+        // The remaining balance leaves the prepaid balance and stays on the account as a
+        // credit: two entries that cancel out, so no value is created or lost.
+        EventKind::RefundCredited { amount } if amount.is_positive() => vec![
+            entry(0, EntryKind::Refund, *amount, "refund to account credit".into()),
+            entry(1, EntryKind::Credit, *amount, "account credit from refund".into()),
+        ],
         _ => Vec::new(),
     }
 }

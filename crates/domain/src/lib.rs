@@ -5,6 +5,7 @@
 //! codes are parameters. A test in `tests/` of the workspace keeps it that way.
 
 pub mod account;
+pub mod billing;
 pub mod case;
 pub mod chain;
 pub mod effects;

@@ -37,6 +37,58 @@ pub struct Policy {
     pub port_out: PortOut,
     /// Device returns: what comes back, where it goes, and the reminders.
     pub device_return: DeviceReturn,
+    /// The final bill when service ends: to the cycle end, or prorated by day.
+    pub final_bill: FinalBillPolicy,
+}
+
+/// How the final bill treats the current billing cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalBillMode {
+    /// Service and charges run to the end of the current cycle (no credit).
+    EndOfCycle,
+    /// Service ends now; the unused days of the cycle are credited (or not charged) by day count.
+    ImmediateProrated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinalBillPolicy {
+    pub mode: FinalBillMode,
+    /// Whether the plan charge of a cycle was billed at its start (true) or is billed at its end.
+    pub billed_in_advance: bool,
+}
+
+impl Default for FinalBillPolicy {
+    fn default() -> Self {
+        Self { mode: FinalBillMode::EndOfCycle, billed_in_advance: true }
+    }
+}
+
+/// How a refund reaches the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundMethod {
+    /// Back to the payment method the customer paid with (its reference travels with the refund).
+    OriginalPayment,
+    /// A check mailed to the account's billing address (the payment service holds the address).
+    Check,
+    /// Kept on the account as a credit: a ledger credit entry, no payout.
+    AccountCredit,
+}
+
+impl RefundMethod {
+    pub const ALL: [RefundMethod; 3] = [Self::OriginalPayment, Self::Check, Self::AccountCredit];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OriginalPayment => "original_payment",
+            Self::Check => "check",
+            Self::AccountCredit => "account_credit",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +181,10 @@ pub struct Refund {
     pub fee_cents: i64,
     /// Refunds (after the fee) below this are forfeited.
     pub minimum_cents: i64,
+    /// The refund methods the customer may choose from (one method means no choice).
+    pub methods: Vec<RefundMethod>,
+    /// The method used when the customer made no choice; one of `methods`.
+    pub default_method: RefundMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +219,7 @@ impl Default for Policy {
             retry: Retry::default(),
             port_out: PortOut::default(),
             device_return: DeviceReturn::default(),
+            final_bill: FinalBillPolicy::default(),
         }
     }
 }
@@ -197,7 +254,13 @@ impl Default for Fees {
 
 impl Default for Refund {
     fn default() -> Self {
-        Self { mode: RefundMode::Refund, fee_cents: 0, minimum_cents: 100 }
+        Self {
+            mode: RefundMode::Refund,
+            fee_cents: 0,
+            minimum_cents: 100,
+            methods: vec![RefundMethod::OriginalPayment],
+            default_method: RefundMethod::OriginalPayment,
+        }
     }
 }
 
@@ -300,6 +363,14 @@ impl Policy {
             "device_return.reminder_days",
             "at most 5 descending day counts, each 1 or more and below device_return_window_days",
         );
+        let methods = &self.refund.methods;
+        check(
+            !methods.is_empty()
+                && methods.iter().enumerate().all(|(i, m)| !methods[..i].contains(m))
+                && methods.contains(&self.refund.default_method),
+            "refund.methods",
+            "must list each method at most once, at least one, including refund.default_method",
+        );
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
@@ -346,6 +417,16 @@ mod tests {
         let problems = p.validate().err().unwrap_or_default();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["number_aging.residential_days", "retry.max_attempts"]);
+    }
+
+    #[test]
+    fn refund_methods_must_include_the_default() {
+        let mut p = Policy::default();
+        p.refund.methods = vec![RefundMethod::Check, RefundMethod::Check];
+        let keys: Vec<_> = p.validate().err().unwrap_or_default().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["refund.methods"]);
+        p.refund.methods = vec![RefundMethod::Check, RefundMethod::OriginalPayment];
+        assert_eq!(p.validate(), Ok(()));
     }
 
     #[test]

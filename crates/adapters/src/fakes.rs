@@ -175,8 +175,14 @@ fn serde_notice(n: lineout_domain::case::Notice) -> String {
 
 #[async_trait::async_trait]
 impl Payments for FakePayments {
-    async fn refund(&self, key: &str, account: &AccountId, amount: Money) -> Result<String, AdapterError> {
-        self.recorder.call(key, &format!("{account} refund {}", amount.cents))?;
+    async fn refund(
+        &self,
+        key: &str,
+        account: &AccountId,
+        amount: Money,
+        payout: &lineout_domain::effects::Payout,
+    ) -> Result<String, AdapterError> {
+        self.recorder.call(key, &format!("{account} refund {} by {}", amount.cents, payout.method.as_str()))?;
         Ok(format!("RF-{key}"))
     }
 }

@@ -9,7 +9,7 @@
 //! X-Lineout-Timestamp: 1740821400
 //! X-Lineout-Signature: v1=1e84560d05a56da3a9c164dd6371b34d0f601f56a9646569a61ec4dee7596843
 //!
-//! {"account_id":"A-1001","amount_cents":1850,"currency":"USD","reference":"C01JD3K5M2X7Q4T9A.7.1"}
+//! {"account_id":"A-1001","amount_cents":1850,"currency":"USD","reference":"C01JD3K5M2X7Q4T9A.7.1","method":"original_payment"}
 //! ```
 //!
 //! - `Idempotency-Key` (and the body's `reference`) is the outbox row's id: the same on
@@ -20,6 +20,11 @@
 //!   service's side, [`verify`].
 //! - `amount_cents` is a positive integer in the currency's minor units; `currency` is
 //!   the ISO 4217 code.
+//! - `method` is how the customer chose to be paid: `original_payment` (back to the
+//!   payment method they paid with; `original_payment_reference`, when present, is the
+//!   reference of the payment recorded on the case) or `check` (mailed to the billing
+//!   address the service holds for the account). Account credit never reaches the
+//!   service: it is a ledger entry.
 //!
 //! Answers:
 //!
@@ -52,6 +57,8 @@ mod tests;
 pub use sign::{DEFAULT_TOLERANCE_SECS, SIGNATURE_PREFIX, VerifyError, sign, verify};
 
 use lineout_app::ports::{AdapterError, Clock, Payments};
+use lineout_domain::effects::Payout;
+use lineout_domain::policy::RefundMethod;
 use lineout_domain::values::{AccountId, Money};
 use reqwest::Url;
 use serde_json::Value;
@@ -220,6 +227,7 @@ impl HttpPayments {
         idempotency_key: &str,
         account: &AccountId,
         amount: Money,
+        payout: &Payout,
     ) -> Result<Refund, AdapterError> {
         if !is_header_id(idempotency_key) {
             return Err(AdapterError::permanent("payments: unusable idempotency key"));
@@ -229,7 +237,12 @@ impl HttpPayments {
                 "payments {idempotency_key}: a refund amount must be positive"
             )));
         }
-        let body = request_body(idempotency_key, account, amount);
+        if payout.method == RefundMethod::AccountCredit {
+            return Err(AdapterError::permanent(format!(
+                "payments {idempotency_key}: account credit is a ledger entry, not a payout"
+            )));
+        }
+        let body = request_body(idempotency_key, account, amount, payout);
         let timestamp = self.clock.now().unix_timestamp();
         let signature = sign(&self.secret, timestamp, body.as_bytes());
         let response = self
@@ -255,8 +268,14 @@ impl HttpPayments {
 
 #[async_trait::async_trait]
 impl Payments for HttpPayments {
-    async fn refund(&self, idempotency_key: &str, account: &AccountId, amount: Money) -> Result<String, AdapterError> {
-        match self.request_refund(idempotency_key, account, amount).await {
+    async fn refund(
+        &self,
+        idempotency_key: &str,
+        account: &AccountId,
+        amount: Money,
+        payout: &Payout,
+    ) -> Result<String, AdapterError> {
+        match self.request_refund(idempotency_key, account, amount, payout).await {
             Ok(refund) => {
                 tracing::info!(
                     key = idempotency_key,
@@ -274,15 +293,20 @@ impl Payments for HttpPayments {
     }
 }
 
-/// The request body: `{"account_id", "amount_cents", "currency", "reference"}` in that order.
-pub fn request_body(idempotency_key: &str, account: &AccountId, amount: Money) -> String {
-    serde_json::json!({
+/// The request body: `{"account_id", "amount_cents", "currency", "reference", "method"}`
+/// in that order, plus `original_payment_reference` when the payout names one.
+pub fn request_body(idempotency_key: &str, account: &AccountId, amount: Money, payout: &Payout) -> String {
+    let mut body = serde_json::json!({
         "account_id": account.as_str(),
         "amount_cents": amount.cents,
         "currency": amount.currency.as_str(),
         "reference": idempotency_key,
-    })
-    .to_string()
+        "method": payout.method.as_str(),
+    });
+    if let (Some(reference), Some(map)) = (&payout.original_reference, body.as_object_mut()) {
+        map.insert("original_payment_reference".into(), Value::String(reference.clone()));
+    }
+    body.to_string()
 }
 
 /// What an answer means (pure). `body` is the answer's body as read, or why it could

@@ -152,11 +152,12 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
         E::Rejected { reason, note } => vec![("reason", value(reason)), ("note", json!(note))],
         E::Frozen { note } | E::Closed { note } => vec![("note", json!(note))],
         E::DeprovisioningConfirmed { effect_id } => vec![("effect_id", json!(effect_id))],
-        E::RefundDecided { balance, fee, refund, forfeited } => vec![
+        E::RefundDecided { balance, fee, refund, forfeited, method } => vec![
             ("balance", money(balance)),
             ("fee", money(fee)),
             ("refund", money(refund)),
             ("forfeited", money(forfeited)),
+            ("method", json!(method.map(|m| m.as_str()))),
         ],
         E::RefundIssued { effect_id, amount, reference } => {
             vec![("effect_id", json!(effect_id)), ("amount", money(amount)), ("reference", json!(reference))]
@@ -187,6 +188,24 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
         }
         E::Superseded { by_case } => vec![("by_case", json!(by_case.as_str()))],
         E::CallbackRequested { due_at } => vec![("due_at", rfc3339_value(*due_at))],
+        E::RefundMethodChosen { method } => vec![("method", json!(method.as_str()))],
+        E::FinalBillIssued { bill } => vec![
+            ("mode", value(&bill.mode)),
+            ("cycle_start", rfc3339_value(bill.cycle_start)),
+            ("cycle_end", rfc3339_value(bill.cycle_end)),
+            ("days_in_cycle", json!(bill.days_in_cycle)),
+            ("unused_days", json!(bill.unused_days)),
+            (
+                "lines",
+                json!(
+                    bill.lines
+                        .iter()
+                        .map(|l| json!({"kind": value(&l.kind), "label": l.label, "amount": money(&l.amount)}))
+                        .collect::<Vec<_>>()
+                ),
+            ),
+        ],
+        E::RefundCredited { amount } => vec![("amount", money(amount))],
         E::Settled
         | E::ReviewOverdue
         | E::CallbackOverdue
@@ -319,6 +338,8 @@ mod tests {
                 price: Money::usd(79_900),
                 model: "Pixel 9".into(),
             }),
+            monthly_charge_cents: 0,
+            remaining_installments_cents: 0,
         }
     }
 
@@ -376,7 +397,13 @@ mod tests {
             EventKind::TerminationStarted,
             EventKind::DeprovisioningConfirmed { effect_id: "C01JD3K5M2X7Q4T9A.4.0".into() },
             EventKind::Terminated,
-            EventKind::RefundDecided { balance: usd(500), fee: usd(0), refund: usd(500), forfeited: usd(0) },
+            EventKind::RefundDecided {
+                balance: usd(500),
+                fee: usd(0),
+                refund: usd(500),
+                forfeited: usd(0),
+                method: None,
+            },
             EventKind::RefundIssued {
                 effect_id: "C01JD3K5M2X7Q4T9A.9.0".into(),
                 amount: usd(500),

@@ -599,8 +599,8 @@ async fn deliver(adapters: &Adapters, row: &OutboxRow, work: Work) -> Result<Del
             let req = DeprovisionRequest { case_id: row.case_id.clone(), effect };
             adapters.network.deprovision(&row.id, &req).await.map(|()| Delivered::Deprovisioned)
         }
-        Work::Effect(Effect::Refund { account_id, amount }) => {
-            adapters.payments.refund(&row.id, &account_id, amount).await.map(Delivered::Refunded)
+        Work::Effect(Effect::Refund { account_id, amount, payout }) => {
+            adapters.payments.refund(&row.id, &account_id, amount, &payout).await.map(Delivered::Refunded)
         }
         Work::Effect(Effect::Notify { .. }) => Err(AdapterError::permanent("notify rows are prepared as messages")),
         Work::Notify { notice, language, details, to, code } => {
@@ -766,7 +766,13 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         return Err(Error::CaseAlreadyOpen(existing.as_str().to_owned()));
     }
     let account = conn.get_account(&line.account_id)?.ok_or_else(|| Error::Internal("line without account".into()))?;
-    let device = conn.devices_for_line(&line.id)?.into_iter().find(|d| d.must_return).map(|d| DeviceFact {
+    let devices = conn.devices_for_line(&line.id)?;
+    // Installments left on the line's financed devices become due on the final bill.
+    let remaining_installments_cents = devices
+        .iter()
+        .filter(|d| d.ownership == lineout_domain::Ownership::Financed)
+        .fold(0i64, |sum, d| sum.saturating_add(d.remaining_installments_cents.max(0)));
+    let device = devices.into_iter().find(|d| d.must_return).map(|d| DeviceFact {
         device_id: d.id,
         imei: d.imei,
         price: d.price,
@@ -789,6 +795,8 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         owed: account.owed,
         prepaid_balance: account.prepaid_balance,
         device,
+        monthly_charge_cents: line.monthly_charge_cents,
+        remaining_installments_cents,
     };
     let open = OpenCase {
         callback: req.callback,

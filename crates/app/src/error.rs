@@ -135,6 +135,15 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_date", 422, "The requested date is in the past or more than a year ahead."),
     ("invalid_text", 422, "A text field is empty, too long or has control characters."),
     ("missing_reference", 422, "A referenced account or line does not exist."),
+    ("refund_method_not_offered", 422, "The policy does not offer this refund method."),
+    ("refund_already_issued", 409, "The refund was already decided at termination; its method can no longer change."),
+    ("payment_account_mismatch", 422, "The payment names another account than the case's."),
+    ("ledger_currency_mismatch", 422, "The entry's currency is not the account's currency."),
+    (
+        "ledger_reference_conflict",
+        409,
+        "This account already has a ledger entry with this reference and different content.",
+    ),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),
@@ -173,6 +182,9 @@ mod tests {
             lineout_domain::case::Error::LineNotEligible("terminated"),
             lineout_domain::case::Error::IllegalTransition { command: "x", status: "y" },
             lineout_domain::case::Error::WriteOffNotAllowed { owed: String::new(), limit_cents: 0 },
+            lineout_domain::case::Error::RefundMethodNotOffered,
+            lineout_domain::case::Error::RefundAlreadyIssued,
+            lineout_domain::case::Error::PaymentAccountMismatch,
         ] {
             assert!(seen.contains(e.code()), "code {} missing from CODES", e.code());
         }

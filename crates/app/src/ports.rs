@@ -547,8 +547,15 @@ pub trait Notifier: Send + Sync {
     async fn send(&self, idempotency_key: &str, message: &Message) -> Result<Delivery, AdapterError>;
 }
 
-/// The operator's payment system; returns the refund's reference.
+/// The operator's payment system; returns the refund's reference. `payout` says how the
+/// money reaches the customer (original payment method or a check).
 #[async_trait::async_trait]
 pub trait Payments: Send + Sync {
-    async fn refund(&self, idempotency_key: &str, account: &AccountId, amount: Money) -> Result<String, AdapterError>;
+    async fn refund(
+        &self,
+        idempotency_key: &str,
+        account: &AccountId,
+        amount: Money,
+        payout: &lineout_domain::effects::Payout,
+    ) -> Result<String, AdapterError>;
 }

@@ -317,6 +317,7 @@ mod tests {
                 eid: None,
                 plan: Plan::Prepaid,
                 status: LineStatus::Active,
+                monthly_charge_cents: 0,
             })
             .collect();
         assert!(engine.upsert_accounts_blocking(accounts).unwrap().iter().all(Result::is_ok));

@@ -317,6 +317,7 @@ pub fn generate(seed: u64, accounts: usize) -> Result<DemoData, ValueError> {
                 eid,
                 plan,
                 status: if rng.chance(5) { LineStatus::Suspended } else { LineStatus::Active },
+                monthly_charge_cents: 0,
             });
             if rng.chance(30) {
                 let d = data.devices.len() as u64;
@@ -334,6 +335,7 @@ pub fn generate(seed: u64, accounts: usize) -> Result<DemoData, ValueError> {
                     price: Money::new(price, usd),
                     ownership,
                     must_return: ownership != Ownership::Owned,
+                    remaining_installments_cents: 0,
                 });
             }
         }

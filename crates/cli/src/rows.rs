@@ -323,6 +323,8 @@ pub fn line<F: Fields + ?Sized>(fields: &F) -> Result<Line, Vec<FieldError>> {
     let eid = r.optional("eid", Eid::parse);
     let plan = r.required("plan", parse_plan);
     let status = r.optional("status", parse_line_status);
+    // Optional (default 0): the recurring plan charge per billing cycle, in the account's currency.
+    let monthly = r.optional("monthly_charge_cents", parse_non_negative_cents);
     if let (Some(Some(_)), Some(None)) = (&eid, &iccid) {
         r.errors.push(FieldError::new("iccid", "is required for an eSIM line (one with an eid)"));
     }
@@ -331,7 +333,18 @@ pub fn line<F: Fields + ?Sized>(fields: &F) -> Result<Line, Vec<FieldError>> {
     else {
         return Err(r.errors);
     };
-    Ok(Line { id, account_id, msisdn, iccid, imsi, eid, plan, status: status.unwrap_or(LineStatus::Active) })
+    let Some(monthly) = monthly else { return Err(r.errors) };
+    Ok(Line {
+        id,
+        account_id,
+        msisdn,
+        iccid,
+        imsi,
+        eid,
+        plan,
+        status: status.unwrap_or(LineStatus::Active),
+        monthly_charge_cents: monthly.unwrap_or(0),
+    })
 }
 
 /// Parses a device. `must_return` defaults to true for financed and leased devices.
@@ -345,6 +358,14 @@ pub fn device<F: Fields + ?Sized>(fields: &F, defaults: &Defaults) -> Result<Dev
     let currency = r.currency(defaults);
     let ownership = r.required("ownership", parse_ownership);
     let must_return = r.optional("must_return", parse_bool);
+    // Optional (default 0): installments left on a financed device, due on the final bill.
+    let installments = r.optional("remaining_installments_cents", parse_non_negative_cents);
+    if let (Some(Some(n)), Some(o)) = (&installments, &ownership)
+        && *n > 0
+        && *o != Ownership::Financed
+    {
+        r.errors.push(FieldError::new("remaining_installments_cents", "only a financed device has installments"));
+    }
     let (
         Some(id),
         Some(line_id),
@@ -359,6 +380,7 @@ pub fn device<F: Fields + ?Sized>(fields: &F, defaults: &Defaults) -> Result<Dev
     else {
         return Err(r.errors);
     };
+    let Some(installments) = installments else { return Err(r.errors) };
     Ok(Device {
         id,
         line_id,
@@ -367,6 +389,7 @@ pub fn device<F: Fields + ?Sized>(fields: &F, defaults: &Defaults) -> Result<Dev
         price: Money::new(price, currency),
         ownership,
         must_return: must_return.unwrap_or(ownership != Ownership::Owned),
+        remaining_installments_cents: installments.unwrap_or(0),
     })
 }
 

@@ -104,6 +104,9 @@ pub struct Line {
     pub eid: Option<Eid>,
     pub plan: Plan,
     pub status: LineStatus,
+    /// The recurring plan charge per billing cycle, in cents of the account's currency (0: none).
+    #[serde(default)]
+    pub monthly_charge_cents: i64,
 }
 
 /// How the customer holds the device.
@@ -126,4 +129,8 @@ pub struct Device {
     pub ownership: Ownership,
     /// Whether the device must come back when the line ends (leased, operator-owned, trade-in).
     pub must_return: bool,
+    /// Installments still owed on a financed device, in cents of the account's currency;
+    /// they become due on the final bill.
+    #[serde(default)]
+    pub remaining_installments_cents: i64,
 }

@@ -462,6 +462,9 @@ pub enum Command {
     RecordPayment {
         amount: Money,
         reference: String,
+        /// The account the payment system says it paid for; refused when it is not the case's.
+        #[serde(default)]
+        account_id: Option<AccountId>,
     },
     WriteOff {
         reason: String,
@@ -990,6 +993,8 @@ pub enum Error {
     RefundMethodNotOffered,
     #[error("the refund was already decided and issued at termination; its method can no longer change")]
     RefundAlreadyIssued,
+    #[error("the payment is for another account than this case's")]
+    PaymentAccountMismatch,
 }
 
 impl Error {
@@ -1013,6 +1018,7 @@ impl Error {
             Self::InvalidInspection => "invalid_inspection",
             Self::RefundMethodNotOffered => "refund_method_not_offered",
             Self::RefundAlreadyIssued => "refund_already_issued",
+            Self::PaymentAccountMismatch => "payment_account_mismatch",
         }
     }
 }
@@ -1232,7 +1238,10 @@ pub fn decide(
                 });
             }
         }
-        C::RecordPayment { amount, reference } => {
+        C::RecordPayment { amount, reference, account_id } => {
+            if account_id.as_ref().is_some_and(|a| *a != case.facts.account_id) {
+                return Err(Error::PaymentAccountMismatch);
+            }
             if !matches!(case.status, S::Verifying | S::Preparing) {
                 return Err(illegal(cmd, case));
             }

@@ -125,7 +125,10 @@ fn in_status(status: Status) -> Harness {
         }
         Status::InReview => {
             h.staff(verify())
-                .cmd(Command::RecordPayment { amount: Money::usd(1_000), reference: "P1".into() }, Actor::Customer)
+                .cmd(
+                    Command::RecordPayment { amount: Money::usd(1_000), reference: "P1".into(), account_id: None },
+                    Actor::Customer,
+                )
                 .staff(Command::received(device_imei(), DeviceCondition::Good));
         }
         Status::Approved | Status::Terminating | Status::Closing | Status::Closed => {
@@ -169,7 +172,7 @@ fn all_commands() -> Vec<(Command, Actor)> {
     let staff = Actor::Staff(ActorId::parse("s1").unwrap_or_else(|_| unreachable!()));
     vec![
         (verify(), staff.clone()),
-        (Command::RecordPayment { amount: Money::usd(100), reference: "R".into() }, Actor::Customer),
+        (Command::RecordPayment { amount: Money::usd(100), reference: "R".into(), account_id: None }, Actor::Customer),
         (Command::WriteOff { reason: "small".into() }, staff.clone()),
         (Command::received(device_imei(), DeviceCondition::Good), staff.clone()),
         (Command::WaiveDeviceReturn { reason: "lost".into() }, staff.clone()),
@@ -288,10 +291,16 @@ fn settlement_and_device_return_run_in_parallel_and_gate_review() {
     assert_eq!(h.case.status, Status::Verifying);
     h.staff(verify());
     assert_eq!(h.case.status, Status::Preparing);
-    h.cmd(Command::RecordPayment { amount: Money::usd(500), reference: "P1".into() }, Actor::Customer);
+    h.cmd(
+        Command::RecordPayment { amount: Money::usd(500), reference: "P1".into(), account_id: None },
+        Actor::Customer,
+    );
     assert_eq!(h.case.settlement, Step::Pending);
     assert_eq!(h.case.owed, Money::usd(1_500));
-    h.cmd(Command::RecordPayment { amount: Money::usd(1_500), reference: "P2".into() }, Actor::Customer);
+    h.cmd(
+        Command::RecordPayment { amount: Money::usd(1_500), reference: "P2".into(), account_id: None },
+        Actor::Customer,
+    );
     assert_eq!(h.case.status, Status::InReview);
     // $799 device: $70 restocking + $50 damage.
     assert_eq!(h.case.fees, Money::usd(12_000));
@@ -394,7 +403,11 @@ fn refund_policy_fee_minimum_and_forfeit() {
 fn arb_command() -> impl Strategy<Value = (Command, u8, i64)> {
     let cmd = prop_oneof![
         Just(verify()),
-        (1i64..5_000).prop_map(|c| Command::RecordPayment { amount: Money::usd(c), reference: "P".into() }),
+        (1i64..5_000).prop_map(|c| Command::RecordPayment {
+            amount: Money::usd(c),
+            reference: "P".into(),
+            account_id: None
+        }),
         Just(Command::WriteOff { reason: "w".into() }),
         prop_oneof![Just(DeviceCondition::Good), Just(DeviceCondition::Broken)]
             .prop_map(|condition| Command::received(device_imei(), condition)),
@@ -576,9 +589,12 @@ fn a_voicemail_callback_must_be_made_within_24_hours() {
 fn a_replayed_payment_report_is_refused_and_changes_nothing() {
     let mut h = Harness::open(facts(3_000, 0, false), Channel::Web, no_auto());
     h.staff(verify());
-    h.cmd(Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into() }, Actor::System);
+    h.cmd(
+        Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into(), account_id: None },
+        Actor::System,
+    );
     let before = h.case.clone();
-    let replay = Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into() };
+    let replay = Command::RecordPayment { amount: Money::usd(1_000), reference: "PAY-1".into(), account_id: None };
     assert_eq!(h.try_cmd(replay, Actor::System), Err(Error::DuplicatePayment));
     assert_eq!(h.case, before);
     assert_eq!(h.case.owed, Money::usd(2_000));

@@ -109,7 +109,7 @@ pub(crate) fn account(r: &dyn Row) -> StoreResult<Account> {
 /// The columns [`line`] decodes, in order (a macro so SQL can `concat!` it).
 macro_rules! line_columns {
     () => {
-        "id, account_id, msisdn, iccid, imsi, eid, plan, status"
+        "id, account_id, msisdn, iccid, imsi, eid, plan, status, monthly_charge_cents"
     };
 }
 pub(crate) use line_columns;
@@ -124,13 +124,14 @@ pub(crate) fn line(r: &dyn Row) -> StoreResult<Line> {
         eid: opt(r.opt_text(5)?, Eid::parse, "eid")?,
         plan: some(plan_parse(&r.text(6)?), "plan")?,
         status: some(LineStatus::parse(&r.text(7)?), "line status")?,
+        monthly_charge_cents: r.int(8)?,
     })
 }
 
 /// The columns [`device`] decodes, in order (a macro so SQL can `concat!` it).
 macro_rules! device_columns {
     () => {
-        "id, line_id, imei, model, price_cents, currency, ownership, must_return"
+        "id, line_id, imei, model, price_cents, currency, ownership, must_return, remaining_installments_cents"
     };
 }
 pub(crate) use device_columns;
@@ -144,6 +145,7 @@ pub(crate) fn device(r: &dyn Row) -> StoreResult<Device> {
         price: money(r.int(4)?, &r.text(5)?)?,
         ownership: some(ownership_parse(&r.text(6)?), "ownership")?,
         must_return: r.flag(7)?,
+        remaining_installments_cents: r.int(8)?,
     })
 }
 

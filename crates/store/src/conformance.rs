@@ -195,6 +195,7 @@ fn line(id: &str, account: &str, n: u32) -> Line {
         eid: None,
         plan: Plan::Prepaid,
         status: LineStatus::Active,
+        monthly_charge_cents: 0,
     }
 }
 
@@ -207,6 +208,7 @@ fn device(id: &str, line: &str, n: u32) -> Device {
         price: Money::usd(79_900),
         ownership: Ownership::Leased,
         must_return: true,
+        remaining_installments_cents: 0,
     }
 }
 
@@ -234,6 +236,8 @@ fn case_for(id: &str, line: &Line, channel: Channel, opened_at: OffsetDateTime) 
             price: Money::usd(10),
             model: "Test phone".into(),
         }),
+        monthly_charge_cents: 0,
+        remaining_installments_cents: 0,
     };
     let opened = Event {
         seq: 1,

@@ -194,19 +194,21 @@ const UPDATE_ACCOUNT: &str = "UPDATE accounts SET holder_name = $2, email = $3, 
     OR prepaid_cents IS DISTINCT FROM $14 OR prepaid_currency IS DISTINCT FROM $15)";
 
 const INSERT_LINE: &str = "INSERT INTO lines (id, account_id, msisdn, iccid, imsi, eid, plan, status, created_at, \
-    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING";
+    updated_at, monthly_charge_cents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) ON CONFLICT (id) DO NOTHING";
 const UPDATE_LINE: &str = "UPDATE lines SET account_id = $2, msisdn = $3, iccid = $4, imsi = $5, eid = $6, \
-    plan = $7, status = $8, updated_at = $9 \
+    plan = $7, status = $8, updated_at = $9, monthly_charge_cents = $10 \
     WHERE id = $1 AND (account_id IS DISTINCT FROM $2 OR msisdn IS DISTINCT FROM $3 OR iccid IS DISTINCT FROM $4 \
-    OR imsi IS DISTINCT FROM $5 OR eid IS DISTINCT FROM $6 OR plan IS DISTINCT FROM $7 OR status IS DISTINCT FROM $8)";
+    OR imsi IS DISTINCT FROM $5 OR eid IS DISTINCT FROM $6 OR plan IS DISTINCT FROM $7 OR status IS DISTINCT FROM $8 \
+    OR monthly_charge_cents IS DISTINCT FROM $10)";
 
 const INSERT_DEVICE: &str = "INSERT INTO devices (id, line_id, imei, model, price_cents, currency, ownership, \
-    must_return, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING";
+    must_return, created_at, updated_at, remaining_installments_cents) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) ON CONFLICT (id) DO NOTHING";
 const UPDATE_DEVICE: &str = "UPDATE devices SET line_id = $2, imei = $3, model = $4, price_cents = $5, \
-    currency = $6, ownership = $7, must_return = $8, updated_at = $9 \
+    currency = $6, ownership = $7, must_return = $8, updated_at = $9, remaining_installments_cents = $10 \
     WHERE id = $1 AND (line_id IS DISTINCT FROM $2 OR imei IS DISTINCT FROM $3 OR model IS DISTINCT FROM $4 \
     OR price_cents IS DISTINCT FROM $5 OR currency IS DISTINCT FROM $6 OR ownership IS DISTINCT FROM $7 \
-    OR must_return IS DISTINCT FROM $8)";
+    OR must_return IS DISTINCT FROM $8 OR remaining_installments_cents IS DISTINCT FROM $10)";
 
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases (id, status, channel, line_id, account_id, opened_at, updated_at, \
     version, last_hash, state, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
@@ -412,6 +414,7 @@ impl<D: Db> Conn for SqlConn<D> {
             l.plan.as_str().into(),
             l.status.as_str().into(),
             ms(now).into(),
+            l.monthly_charge_cents.into(),
         ];
         self.upsert(INSERT_LINE, UPDATE_LINE, &params, LINE_ERRORS)
     }
@@ -445,6 +448,7 @@ impl<D: Db> Conn for SqlConn<D> {
             codec::ownership_str(d.ownership).into(),
             d.must_return.into(),
             ms(now).into(),
+            d.remaining_installments_cents.into(),
         ];
         self.upsert(INSERT_DEVICE, UPDATE_DEVICE, &params, DEVICE_ERRORS)
     }

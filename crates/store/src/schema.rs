@@ -442,11 +442,27 @@ CREATE TRIGGER ledger_entries_no_change BEFORE UPDATE OR DELETE ON ledger_entrie
 FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only();
 "#;
 
+// Version 4 (money): the final bill needs each line's recurring plan charge and the
+// installments left on a financed device, both in cents of the account's currency.
+const SQLITE_V4: &str = r#"
+ALTER TABLE lines ADD COLUMN monthly_charge_cents INTEGER NOT NULL DEFAULT 0
+    CHECK (monthly_charge_cents >= 0);
+ALTER TABLE devices ADD COLUMN remaining_installments_cents INTEGER NOT NULL DEFAULT 0
+    CHECK (remaining_installments_cents >= 0);
+"#;
+
+const POSTGRES_V4: &str = r#"
+ALTER TABLE lines ADD COLUMN monthly_charge_cents BIGINT NOT NULL DEFAULT 0
+    CONSTRAINT lines_monthly_charge_check CHECK (monthly_charge_cents >= 0);
+ALTER TABLE devices ADD COLUMN remaining_installments_cents BIGINT NOT NULL DEFAULT 0
+    CONSTRAINT devices_remaining_installments_check CHECK (remaining_installments_cents >= 0);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3)],
-        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (4, SQLITE_V4)],
+        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (4, POSTGRES_V4)],
     }
 }
 

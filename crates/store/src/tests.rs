@@ -206,6 +206,7 @@ fn throughput_of_case_creation_on_sqlite() {
             eid: None,
             plan: Plan::Prepaid,
             status: LineStatus::Active,
+            monthly_charge_cents: 0,
         };
         c.upsert_line(&line, now).unwrap();
     }
@@ -237,6 +238,8 @@ fn throughput_of_case_creation_on_sqlite() {
                 owed: acc.owed,
                 prepaid_balance: acc.prepaid_balance,
                 device: None,
+                monthly_charge_cents: 0,
+                remaining_installments_cents: 0,
             };
             let id = CaseId::parse(&format!("case-{i:08}")).unwrap();
             let event = Event {

@@ -89,10 +89,10 @@ pub async fn get_case(
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
         (status = 403, description = "`forbidden` (scope), `not_permitted` (this actor may not issue this command).", body = ErrorBody),
         (status = 404, description = "`case_not_found`.", body = ErrorBody),
-        (status = 409, description = "`illegal_transition`, `too_late_to_withdraw`, `nothing_owed`, `no_device`, `write_off_not_allowed`, `concurrent_update`.", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`, `too_late_to_withdraw`, `nothing_owed`, `no_device`, `write_off_not_allowed`, `duplicate_payment`, `refund_already_issued`, `concurrent_update`.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
-        (status = 422, description = "`device_mismatch`, `invalid_amount`, `invalid_text`.", body = ErrorBody),
+        (status = 422, description = "`device_mismatch`, `invalid_amount`, `invalid_text`, `payment_account_mismatch`, `refund_method_not_offered`.", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
         (status = 503, description = "`overloaded`.", body = ErrorBody),
     )

@@ -12,6 +12,7 @@ use lineout_domain::account::{Account, AccountKind, Device, Line, LineStatus, Lo
 use lineout_domain::case::{
     Actor, Case, Command, DeviceCondition, Event, EventKind, Notice, RejectReason, Step, VerificationMethod,
 };
+use lineout_domain::policy::RefundMethod;
 use lineout_domain::values::{
     AccountId, Currency, DeviceId, Eid, Email, Iccid, Imei, Imsi, Language, LineId, Money, Msisdn, parse_text,
 };
@@ -78,6 +79,10 @@ wire_enum!(
 wire_enum!(
     /// How the customer holds a device.
     OwnershipDto <=> Ownership { Owned, Financed, Leased }
+);
+wire_enum!(
+    /// How a refund reaches the customer.
+    RefundMethodDto <=> RefundMethod { OriginalPayment, Check, AccountCredit }
 );
 wire_enum!(
     /// How the customer reached the operator.
@@ -177,6 +182,14 @@ fn currency(given: Option<&str>, policy: &Policy) -> Result<Currency, ApiError> 
 
 fn money(name: &str, cents: i64, currency: Currency) -> Result<Money, ApiError> {
     field(name, Money::from_outside(cents, currency))
+}
+
+/// An amount in cents that must be 0 or more and within the money limit.
+fn non_negative_cents(name: &str, cents: i64) -> Result<i64, ApiError> {
+    if !(0..=lineout_domain::values::MONEY_LIMIT_CENTS).contains(&cents) {
+        return Err(ApiError::field(name, "must be 0 or more cents and at most 10^13"));
+    }
+    Ok(cents)
 }
 
 // ---- Accounts ------------------------------------------------------------------------------
@@ -332,6 +345,9 @@ pub struct LineIn {
     /// Defaults to `active` for a new line and to the current status for an existing one.
     #[serde(default)]
     pub status: Option<LineStatusDto>,
+    /// The recurring plan charge per billing cycle in cents of the account's currency (0 or more; default 0).
+    #[serde(default)]
+    pub monthly_charge_cents: i64,
 }
 
 impl LineIn {
@@ -346,6 +362,7 @@ impl LineIn {
             eid: optional("eid", self.eid.as_deref(), Eid::parse)?,
             plan: self.plan.into(),
             status: self.status.map_or(LineStatus::Active, LineStatus::from),
+            monthly_charge_cents: non_negative_cents("monthly_charge_cents", self.monthly_charge_cents)?,
         };
         Ok((line, self.status.is_some()))
     }
@@ -364,6 +381,7 @@ pub struct LineOut {
     pub eid: Option<String>,
     pub plan: PlanDto,
     pub status: LineStatusDto,
+    pub monthly_charge_cents: i64,
 }
 
 impl From<&Line> for LineOut {
@@ -377,6 +395,7 @@ impl From<&Line> for LineOut {
             eid: l.eid.as_ref().map(ToString::to_string),
             plan: l.plan.into(),
             status: l.status.into(),
+            monthly_charge_cents: l.monthly_charge_cents,
         }
     }
 }
@@ -410,6 +429,9 @@ pub struct DeviceIn {
     /// Whether the device must come back when the line ends; defaults to true for leased devices.
     #[serde(default)]
     pub must_return: Option<bool>,
+    /// Installments left on a financed device, in cents (0 or more; default 0); due on the final bill.
+    #[serde(default)]
+    pub remaining_installments_cents: i64,
 }
 
 impl DeviceIn {
@@ -423,6 +445,10 @@ impl DeviceIn {
             return Err(ApiError::field("price_cents", "must not be negative"));
         }
         let price = money("price_cents", self.price_cents, currency)?;
+        let installments = non_negative_cents("remaining_installments_cents", self.remaining_installments_cents)?;
+        if installments > 0 && self.ownership != OwnershipDto::Financed {
+            return Err(ApiError::field("remaining_installments_cents", "only a financed device has installments"));
+        }
         Ok(Device {
             id,
             line_id,
@@ -431,6 +457,7 @@ impl DeviceIn {
             price,
             ownership: self.ownership.into(),
             must_return: self.must_return.unwrap_or(self.ownership == OwnershipDto::Leased),
+            remaining_installments_cents: installments,
         })
     }
 }
@@ -446,6 +473,7 @@ pub struct DeviceOut {
     pub currency: String,
     pub ownership: OwnershipDto,
     pub must_return: bool,
+    pub remaining_installments_cents: i64,
 }
 
 impl From<&Device> for DeviceOut {
@@ -459,6 +487,7 @@ impl From<&Device> for DeviceOut {
             currency: d.price.currency.to_string(),
             ownership: d.ownership.into(),
             must_return: d.must_return,
+            remaining_installments_cents: d.remaining_installments_cents,
         }
     }
 }
@@ -600,6 +629,10 @@ pub enum CommandIn {
         #[serde(default)]
         currency: Option<String>,
         reference: String,
+        /// The account the payment is for, as the payment system reports it; a payment for
+        /// another account's case is refused (`payment_account_mismatch`).
+        #[serde(default)]
+        account_id: Option<String>,
     },
     /// Write off the balance owed, within the policy's limit (operators only).
     WriteOff { reason: String },
@@ -660,6 +693,9 @@ pub enum CommandIn {
     ConfirmOutcome {},
     /// An agent called back a customer who left a voicemail request (operators only).
     RecordCallback {},
+    /// The customer (or an agent for them) chooses how the refund is paid, among the
+    /// policy's `refund.methods`, before termination.
+    ChooseRefundMethod { method: RefundMethodDto },
 }
 
 /// The longest note, reason or reference the case engine accepts.
@@ -681,19 +717,21 @@ impl CommandIn {
             | Self::RecordShipment { .. }
             | Self::Withdraw {}
             | Self::ConfirmOutcome {}
-            | Self::RecordCallback {} => Vec::new(),
+            | Self::RecordCallback {}
+            | Self::ChooseRefundMethod { .. } => Vec::new(),
         }
     }
 
     pub fn into_domain(self, policy: &Policy) -> Result<Command, ApiError> {
         Ok(match self {
             Self::VerifyIdentity { method } => Command::VerifyIdentity { method: method.into() },
-            Self::RecordPayment { amount_cents, currency: c, reference } => {
+            Self::RecordPayment { amount_cents, currency: c, reference, account_id } => {
                 let c = match c {
                     None => policy.currency,
                     Some(s) => field("currency", Currency::parse(&s))?,
                 };
-                Command::RecordPayment { amount: money("amount_cents", amount_cents, c)?, reference }
+                let account_id = account_id.map(|a| field("account_id", AccountId::parse(&a))).transpose()?;
+                Command::RecordPayment { amount: money("amount_cents", amount_cents, c)?, reference, account_id }
             }
             Self::WriteOff { reason } => Command::WriteOff { reason },
             Self::ReceiveDevice { imei, condition, missing_accessories, notes, photos, model_matches } => {
@@ -730,6 +768,7 @@ impl CommandIn {
             Self::Close { note } => Command::Close { note },
             Self::ConfirmOutcome {} => Command::ConfirmOutcome,
             Self::RecordCallback {} => Command::RecordCallback,
+            Self::ChooseRefundMethod { method } => Command::ChooseRefundMethod { method: method.into() },
         })
     }
 }
@@ -957,12 +996,25 @@ fn event_data(kind: &EventKind) -> Value {
         K::Rejected { reason, note } => json!({ "reason": RejectReasonDto::from(*reason), "note": note }),
         K::Frozen { note } => json!({ "note": note }),
         K::DeprovisioningConfirmed { effect_id } => json!({ "effect_id": effect_id }),
-        K::RefundDecided { balance, fee, refund, forfeited } => json!({
+        K::RefundDecided { balance, fee, refund, forfeited, method } => json!({
             "balance_cents": balance.cents,
             "fee_cents": fee.cents,
             "refund_cents": refund.cents,
             "forfeited_cents": forfeited.cents,
+            "method": method.map(|m| m.as_str()),
         }),
+        K::RefundMethodChosen { method } => json!({ "method": method.as_str() }),
+        K::FinalBillIssued { bill } => json!({
+            "mode": bill.mode,
+            "cycle_start": rfc3339(bill.cycle_start),
+            "cycle_end": rfc3339(bill.cycle_end),
+            "days_in_cycle": bill.days_in_cycle,
+            "unused_days": bill.unused_days,
+            "lines": bill.lines.iter().map(|l| json!({
+                "kind": l.kind, "label": l.label, "amount_cents": l.amount.cents,
+            })).collect::<Vec<_>>(),
+        }),
+        K::RefundCredited { amount } => json!({ "amount_cents": amount.cents }),
         K::RefundIssued { effect_id, amount, reference } => {
             json!({ "effect_id": effect_id, "amount_cents": amount.cents, "reference": reference })
         }

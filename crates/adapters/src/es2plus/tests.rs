@@ -272,6 +272,7 @@ async fn lines_without_an_eid_are_not_the_sm_dps_business() {
         effect: Effect::Refund {
             account_id: lineout_domain::values::AccountId::parse("A1").unwrap(),
             amount: lineout_domain::values::Money::usd(0),
+            payout: lineout_domain::effects::Payout::default(),
         },
     };
     assert!(!net.deprovision(KEY, &refund).await.unwrap_err().retryable);

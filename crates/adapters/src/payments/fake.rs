@@ -78,6 +78,9 @@ pub struct Payment {
     pub account_id: String,
     pub amount_cents: i64,
     pub currency: String,
+    /// `original_payment` or `check`.
+    pub method: String,
+    pub original_payment_reference: Option<String>,
 }
 
 /// One request as the fake received it, and what it answered.
@@ -431,6 +434,8 @@ struct RefundRequest {
     account_id: String,
     amount_cents: i64,
     currency: String,
+    method: String,
+    original_payment_reference: Option<String>,
 }
 
 fn parse_refund(request: &Request) -> Result<RefundRequest, &'static str> {
@@ -445,7 +450,12 @@ fn parse_refund(request: &Request) -> Result<RefundRequest, &'static str> {
     if text("reference").as_deref() != Some(key) {
         return Err("reference_mismatch");
     }
-    Ok(RefundRequest { key: key.to_owned(), account_id, amount_cents, currency })
+    let method = text("method").unwrap_or_else(|| "original_payment".to_owned());
+    if method != "original_payment" && method != "check" {
+        return Err("invalid_method");
+    }
+    let original_payment_reference = text("original_payment_reference");
+    Ok(RefundRequest { key: key.to_owned(), account_id, amount_cents, currency, method, original_payment_reference })
 }
 
 fn decide(state: &mut State, request: &Request, verified: Result<(), VerifyError>) -> (Action, String) {
@@ -515,6 +525,8 @@ fn pay(state: &mut State, refund: &RefundRequest) -> (Action, String) {
         account_id: refund.account_id.clone(),
         amount_cents: refund.amount_cents,
         currency: refund.currency.clone(),
+        method: refund.method.clone(),
+        original_payment_reference: refund.original_payment_reference.clone(),
     });
     (Action::Respond { status: 201, body: refund_body(&refund_id) }, "201".to_owned())
 }

@@ -4,6 +4,7 @@
 use super::fake::{FakePaymentService, Reply};
 use super::*;
 use lineout_app::clock::ManualClock;
+use lineout_domain::effects::Payout;
 use lineout_domain::values::Currency;
 use time::macros::datetime;
 
@@ -30,7 +31,7 @@ fn with_timeout(fake: &FakePaymentService, clock: Arc<ManualClock>, timeout: Dur
 #[tokio::test]
 async fn a_refund_is_paid_once_and_returns_its_id() {
     let (payments, fake, _) = setup().await;
-    let id = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let id = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_eq!(id, "rf_000001");
 
     let calls = fake.calls();
@@ -58,6 +59,8 @@ async fn a_refund_is_paid_once_and_returns_its_id() {
             account_id: "A-1001".into(),
             amount_cents: 1850,
             currency: "USD".into(),
+            method: "original_payment".into(),
+            original_payment_reference: None,
         }
     );
 }
@@ -65,9 +68,9 @@ async fn a_refund_is_paid_once_and_returns_its_id() {
 #[tokio::test]
 async fn the_same_key_delivered_twice_pays_once_and_returns_the_same_id() {
     let (payments, fake, clock) = setup().await;
-    let first = payments.request_refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let first = payments.request_refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     clock.advance(time::Duration::seconds(30));
-    let again = payments.request_refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let again = payments.request_refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_eq!((first.status, first.replayed), (201, false));
     assert_eq!((again.status, again.replayed), (409, true));
     assert_eq!(first.refund_id, again.refund_id);
@@ -79,7 +82,8 @@ async fn the_same_key_delivered_twice_pays_once_and_returns_the_same_id() {
     assert_ne!(calls[0].signature, calls[1].signature);
 
     // Another key is another refund.
-    let other = payments.refund("C01JD3K5M2X7Q4T9A.9.0", &account(), Money::usd(1850)).await.unwrap();
+    let other =
+        payments.refund("C01JD3K5M2X7Q4T9A.9.0", &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_ne!(other, first.refund_id);
     assert_eq!(fake.payments().len(), 2);
 }
@@ -91,7 +95,7 @@ async fn concurrent_deliveries_of_one_key_pay_once() {
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let p = payments.clone();
-            tokio::spawn(async move { p.refund(KEY, &account(), Money::usd(1850)).await })
+            tokio::spawn(async move { p.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await })
         })
         .collect();
     let mut ids = Vec::new();
@@ -106,10 +110,10 @@ async fn concurrent_deliveries_of_one_key_pay_once() {
 async fn a_500_is_retryable_then_the_retry_succeeds() {
     let (payments, fake, _) = setup().await;
     fake.script(Reply::Status(500), 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("HTTP 500"), "{e:?}");
     assert!(fake.payments().is_empty());
-    let id = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let id = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_eq!(fake.payments().len(), 1);
     assert_eq!(fake.payment(KEY).unwrap().refund_id, id);
 }
@@ -118,14 +122,14 @@ async fn a_500_is_retryable_then_the_retry_succeeds() {
 async fn a_422_is_permanent() {
     let (payments, fake, _) = setup().await;
     fake.script(Reply::Status(422), 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(!e.retryable, "{e:?}");
     assert!(e.message.contains("HTTP 422: payment_method_closed"), "{e:?}");
     assert!(fake.payments().is_empty());
 
     // The same refusal from the fake's own rule, not a script.
     fake.close_payment_method("A-1001");
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(!e.retryable && e.message.contains("payment_method_closed"), "{e:?}");
     assert!(fake.payments().is_empty());
 }
@@ -135,7 +139,7 @@ async fn a_timeout_is_retryable() {
     let (_, fake, clock) = setup().await;
     let payments = with_timeout(&fake, clock, Duration::from_millis(300));
     fake.script(Reply::Hang, 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("timed out"), "{e:?}");
     assert!(fake.payments().is_empty());
 }
@@ -145,10 +149,10 @@ async fn a_lost_answer_is_retried_without_paying_twice() {
     let (_, fake, clock) = setup().await;
     let payments = with_timeout(&fake, clock, Duration::from_millis(300));
     fake.script(Reply::PayThenHang, 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("timed out"), "{e:?}");
     assert_eq!(fake.payments().len(), 1, "the service paid, but the answer was lost");
-    let refund = payments.request_refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let refund = payments.request_refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert!(refund.replayed);
     assert_eq!(refund.refund_id, fake.payments()[0].refund_id);
     assert_eq!(fake.payments().len(), 1);
@@ -158,12 +162,12 @@ async fn a_lost_answer_is_retried_without_paying_twice() {
 async fn unreadable_or_oversized_answers_are_retryable() {
     let (payments, fake, _) = setup().await;
     fake.script(Reply::PayThenMalformed, 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("unreadable JSON"), "{e:?}");
     fake.script(Reply::PayThenOversized(DEFAULT_MAX_RESPONSE_BYTES + 1), 1);
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("larger than"), "{e:?}");
-    let id = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let id = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_eq!(fake.payments().len(), 1);
     assert_eq!(fake.payments()[0].refund_id, id);
 }
@@ -188,7 +192,7 @@ async fn statuses_decide_retry_or_give_up() {
     ];
     for (status, retryable) in cases {
         fake.script(Reply::Status(status), 1);
-        let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+        let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
         assert_eq!(e.retryable, retryable, "{status}: {e:?}");
         assert!(e.message.contains(&status.to_string()) && e.message.contains(KEY), "{e:?}");
         assert!(!e.message.contains("127.0.0.1") && !e.message.contains("A-1001"), "{e:?}");
@@ -205,7 +209,7 @@ async fn a_bad_signature_is_refused_by_the_fake() {
     // A client with another secret: the fake refuses (401), so we do sign with the secret.
     let wrong = PaymentsConfig { secret: SECRET.replace("pay", "bad"), ..fake.config() };
     let payments = HttpPayments::new(wrong, clock.clone()).unwrap();
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable && e.message.contains("credentials"), "401 waits for an operator fix: {e:?}");
     let call = fake.calls().remove(0);
     assert_eq!(call.verified, Err(VerifyError::Mismatch));
@@ -214,13 +218,13 @@ async fn a_bad_signature_is_refused_by_the_fake() {
     // A client whose clock is 10 minutes behind: refused as stale.
     let late = Arc::new(ManualClock::new(NOW - time::Duration::minutes(10)));
     let payments = HttpPayments::new(fake.config(), late).unwrap();
-    assert!(payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err().retryable);
+    assert!(payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err().retryable);
     assert_eq!(fake.calls()[1].verified, Err(VerifyError::TooOld));
 
     // An unsigned request, and a signed one whose body was changed in transit.
     let http = reqwest::Client::new();
     let url = format!("{}/refunds", fake.url);
-    let body = request_body(KEY, &account(), Money::usd(1850));
+    let body = request_body(KEY, &account(), Money::usd(1850), &Payout::default());
     let unsigned = http
         .post(&url)
         .header("content-type", CONTENT_TYPE)
@@ -262,8 +266,8 @@ async fn a_bad_signature_is_refused_by_the_fake() {
 #[tokio::test]
 async fn a_key_reused_for_another_refund_is_permanent() {
     let (payments, fake, _) = setup().await;
-    payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap();
-    let e = payments.refund(KEY, &account(), Money::usd(999)).await.unwrap_err();
+    payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
+    let e = payments.refund(KEY, &account(), Money::usd(999), &Payout::default()).await.unwrap_err();
     assert!(!e.retryable && e.message.contains("idempotency_key_reused"), "{e:?}");
     assert_eq!(fake.payments().len(), 1);
 }
@@ -272,11 +276,11 @@ async fn a_key_reused_for_another_refund_is_permanent() {
 async fn non_positive_amounts_and_bad_keys_are_permanent_and_send_nothing() {
     let (payments, fake, _) = setup().await;
     for cents in [0, -1850] {
-        let e = payments.refund(KEY, &account(), Money::usd(cents)).await.unwrap_err();
+        let e = payments.refund(KEY, &account(), Money::usd(cents), &Payout::default()).await.unwrap_err();
         assert!(!e.retryable && e.message.contains("positive"), "{e:?}");
     }
     for key in ["", "has space", "line\nbreak", &"k".repeat(256)] {
-        let e = payments.refund(key, &account(), Money::usd(1850)).await.unwrap_err();
+        let e = payments.refund(key, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
         assert!(!e.retryable, "{key:?}: {e:?}");
     }
     assert!(fake.calls().is_empty());
@@ -286,7 +290,7 @@ async fn non_positive_amounts_and_bad_keys_are_permanent_and_send_nothing() {
 async fn other_currencies_are_sent_as_they_are() {
     let (payments, fake, _) = setup().await;
     let eur = Money::new(500, Currency::parse("EUR").unwrap());
-    payments.refund(KEY, &account(), eur).await.unwrap();
+    payments.refund(KEY, &account(), eur, &Payout::default()).await.unwrap();
     assert_eq!((fake.payments()[0].amount_cents, fake.payments()[0].currency.as_str()), (500, "EUR"));
 }
 
@@ -296,7 +300,7 @@ async fn a_refused_connection_is_retryable() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let payments = HttpPayments::new(PaymentsConfig::new(url, SECRET), Arc::new(ManualClock::new(NOW))).unwrap();
-    let e = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap_err();
+    let e = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap_err();
     assert!(e.retryable, "{e:?}");
 }
 
@@ -304,7 +308,7 @@ async fn a_refused_connection_is_retryable() {
 async fn the_fake_started_plainly_uses_the_test_secret_and_the_system_clock() {
     let fake = FakePaymentService::start().await.unwrap();
     let payments = HttpPayments::new(fake.config(), Arc::new(crate::SystemClock)).unwrap();
-    let id = payments.refund(KEY, &account(), Money::usd(1850)).await.unwrap();
+    let id = payments.refund(KEY, &account(), Money::usd(1850), &Payout::default()).await.unwrap();
     assert_eq!(fake.payment(KEY).map(|p| p.refund_id), Some(id));
 }
 
@@ -313,7 +317,7 @@ fn the_blocking_fake_serves_without_a_runtime_of_the_callers() {
     let fake = FakePaymentService::start_blocking().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let payments = HttpPayments::new(fake.config(), Arc::new(crate::SystemClock)).unwrap();
-    let id = runtime.block_on(payments.refund(KEY, &account(), Money::usd(1850))).unwrap();
+    let id = runtime.block_on(payments.refund(KEY, &account(), Money::usd(1850), &Payout::default())).unwrap();
     assert_eq!(fake.payments()[0].refund_id, id);
 }
 

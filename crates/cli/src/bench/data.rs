@@ -147,6 +147,7 @@ pub fn line(n: u64, per_account: u64, numbers: &Numbers) -> Result<Line, ValueEr
         eid: None,
         plan: plan(n),
         status: LineStatus::Active,
+        monthly_charge_cents: 0,
     })
 }
 

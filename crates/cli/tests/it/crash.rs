@@ -176,6 +176,7 @@ fn plain_lines(n: usize) -> (Vec<lineout_domain::Account>, Vec<lineout_domain::L
             eid: None,
             plan: Plan::Prepaid,
             status: LineStatus::Active,
+            monthly_charge_cents: 0,
         });
     }
     (accounts, lines)

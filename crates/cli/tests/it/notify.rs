@@ -298,6 +298,7 @@ fn the_dead_letter_commands_list_and_requeue() {
             eid: None,
             plan: Plan::Prepaid,
             status: LineStatus::Active,
+            monthly_charge_cents: 0,
         };
         e.upsert_lines(vec![line]).await.unwrap();
         let req = lineout_app::OpenRequest {

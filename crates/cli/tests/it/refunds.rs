@@ -60,6 +60,7 @@ async fn a_refund_is_paid_once_even_when_delivered_twice() {
             &row,
             &lineout_domain::values::AccountId::parse("ACC-R").unwrap(),
             lineout_domain::values::Money::usd(1850),
+            &lineout_domain::effects::Payout::default(),
         )
         .await
         .unwrap();

@@ -84,6 +84,7 @@ fn line(n: u32, account: &str) -> Line {
         eid: None,
         plan: Plan::Prepaid,
         status: LineStatus::Active,
+        monthly_charge_cents: 0,
     }
 }
 

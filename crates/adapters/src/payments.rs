@@ -7,9 +7,9 @@
 //! Content-Type: application/json
 //! Idempotency-Key: C01JD3K5M2X7Q4T9A.7.1
 //! X-Lineout-Timestamp: 1740821400
-//! X-Lineout-Signature: v1=1e84560d05a56da3a9c164dd6371b34d0f601f56a9646569a61ec4dee7596843
+//! X-Lineout-Signature: v1=3a5af726ebdf53c4c9c9018e6a05e07c9814c35e76ec1236ee0f5752b93a2213
 //!
-//! {"account_id":"A-1001","amount_cents":1850,"currency":"USD","reference":"C01JD3K5M2X7Q4T9A.7.1","method":"original_payment"}
+//! {"account_id":"A-1001","amount_cents":1850,"currency":"USD","method":"original_payment","reference":"C01JD3K5M2X7Q4T9A.7.1"}
 //! ```
 //!
 //! - `Idempotency-Key` (and the body's `reference`) is the outbox row's id: the same on
@@ -293,8 +293,8 @@ impl Payments for HttpPayments {
     }
 }
 
-/// The request body: `{"account_id", "amount_cents", "currency", "reference", "method"}`
-/// in that order, plus `original_payment_reference` when the payout names one.
+/// The request body: `{"account_id", "amount_cents", "currency", "method", "reference"}`
+/// (keys sorted), plus `original_payment_reference` when the payout names one.
 pub fn request_body(idempotency_key: &str, account: &AccountId, amount: Money, payout: &Payout) -> String {
     let mut body = serde_json::json!({
         "account_id": account.as_str(),

@@ -402,6 +402,8 @@ pub trait Conn: Send {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>>;
+    /// One entry by id (an import checks whether its reference is already there).
+    fn ledger_entry(&mut self, id: &str) -> StoreResult<Option<(lineout_domain::ledger::Entry, OffsetDateTime)>>;
 
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;

@@ -82,6 +82,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("numbers_and_transfer_pins", numbers_and_transfer_pins),
     ("messages_and_dead_letters", messages_and_dead_letters),
     ("ledger_appends_once_and_pages", ledger_appends_once_and_pages),
+    ("money_columns_and_ledger_lookup", money_columns_and_ledger_lookup),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
 ];
@@ -1115,4 +1116,38 @@ pub fn ledger_appends_once_and_pages(f: &dyn Fixture) {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].0.id, "case-1.3.1");
     assert!(ok(c.ledger(&account_id("other"), None, 10)).is_empty());
+}
+
+/// Migration 4: a line's monthly charge and a device's remaining installments round-trip
+/// and take part in change detection; a ledger entry is found by id.
+pub fn money_columns_and_ledger_lookup(f: &dyn Fixture) {
+    use lineout_domain::ledger::{Entry, EntryKind};
+    let mut c = prepared(f, Role::Writer);
+    ok(c.upsert_account(&account("acc-1"), at(0)));
+    let mut l = line("line-1", "acc-1", 1);
+    l.monthly_charge_cents = 4_500;
+    assert_eq!(ok(c.upsert_line(&l, at(0))), Upsert::Inserted);
+    assert_eq!(ok(c.get_line(&l.id)).map(|l| l.monthly_charge_cents), Some(4_500));
+    l.monthly_charge_cents = 5_000;
+    assert_eq!(ok(c.upsert_line(&l, at(1))), Upsert::Updated);
+    assert_eq!(ok(c.get_line(&l.id)), Some(l.clone()));
+    let mut d = device("dev-1", "line-1", 1);
+    d.ownership = lineout_domain::Ownership::Financed;
+    d.remaining_installments_cents = 31_200;
+    assert_eq!(ok(c.upsert_device(&d, at(0))), Upsert::Inserted);
+    assert_eq!(ok(c.devices_for_line(&l.id)), vec![d.clone()]);
+    d.remaining_installments_cents = 0;
+    assert_eq!(ok(c.upsert_device(&d, at(1))), Upsert::Updated);
+    assert_eq!(ok(c.get_device(&d.id)), Some(d));
+    let e = Entry {
+        id: "acc-1.import.INV-1".into(),
+        account_id: account_id("acc-1"),
+        case_id: None,
+        kind: EntryKind::Charge,
+        amount: Money::usd(1_234),
+        description: "invoice".into(),
+    };
+    assert_eq!(ok(c.ledger_entry(&e.id)), None);
+    ok(c.append_ledger(std::slice::from_ref(&e), at(2)));
+    assert_eq!(ok(c.ledger_entry(&e.id)), Some((e, at(2))));
 }

@@ -290,6 +290,8 @@ pub(crate) const APPEND_LEDGER: &str = "INSERT INTO ledger_entries (id, account_
     currency, description, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
 pub(crate) const LEDGER: &str = "SELECT id, account_id, case_id, kind, amount_cents, currency, description, at \
     FROM ledger_entries WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+pub(crate) const LEDGER_ENTRY: &str = "SELECT id, account_id, case_id, kind, amount_cents, currency, description, at \
+    FROM ledger_entries WHERE id = $1";
 pub(crate) const GET_NUMBER: &str =
     "SELECT msisdn, fate, disconnected_at, available_at, case_id FROM numbers WHERE msisdn = $1";
 pub(crate) const DISCONNECTIONS: &str = "SELECT at, msisdn FROM disconnections WHERE at >= $1 AND at < $2 \
@@ -834,19 +836,11 @@ impl<D: Db> Conn for SqlConn<D> {
         after: Option<&str>,
         limit_n: u32,
     ) -> StoreResult<Vec<(lineout_domain::ledger::Entry, OffsetDateTime)>> {
-        self.rows(LEDGER, &[account.as_str().into(), after.unwrap_or("").into(), limit(limit_n)], |r| {
-            let kind = r.text(3)?;
-            let currency = lineout_domain::values::Currency::parse(&r.text(5)?).map_err(|e| corrupt(e.to_string()))?;
-            let entry = lineout_domain::ledger::Entry {
-                id: r.text(0)?,
-                account_id: AccountId::parse(&r.text(1)?).map_err(|e| corrupt(e.to_string()))?,
-                case_id: r.opt_text(2)?.map(|c| CaseId::parse(&c)).transpose().map_err(|e| corrupt(e.to_string()))?,
-                kind: lineout_domain::ledger::EntryKind::parse(&kind).ok_or_else(|| corrupt("ledger kind"))?,
-                amount: lineout_domain::values::Money::new(r.int(4)?, currency),
-                description: r.text(6)?,
-            };
-            Ok((entry, from_ms(r.int(7)?)?))
-        })
+        self.rows(LEDGER, &[account.as_str().into(), after.unwrap_or("").into(), limit(limit_n)], ledger_row)
+    }
+
+    fn ledger_entry(&mut self, id: &str) -> StoreResult<Option<(lineout_domain::ledger::Entry, OffsetDateTime)>> {
+        self.row(LEDGER_ENTRY, &[id.into()], ledger_row)
     }
 
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()> {
@@ -868,4 +862,19 @@ impl<D: Db> Conn for SqlConn<D> {
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
         self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
     }
+}
+
+/// Decodes a ledger row (the columns of [`LEDGER`]).
+fn ledger_row(r: &dyn Row) -> StoreResult<(lineout_domain::ledger::Entry, OffsetDateTime)> {
+    let kind = r.text(3)?;
+    let currency = lineout_domain::values::Currency::parse(&r.text(5)?).map_err(|e| corrupt(e.to_string()))?;
+    let entry = lineout_domain::ledger::Entry {
+        id: r.text(0)?,
+        account_id: AccountId::parse(&r.text(1)?).map_err(|e| corrupt(e.to_string()))?,
+        case_id: r.opt_text(2)?.map(|c| CaseId::parse(&c)).transpose().map_err(|e| corrupt(e.to_string()))?,
+        kind: lineout_domain::ledger::EntryKind::parse(&kind).ok_or_else(|| corrupt("ledger kind"))?,
+        amount: lineout_domain::values::Money::new(r.int(4)?, currency),
+        description: r.text(6)?,
+    };
+    Ok((entry, from_ms(r.int(7)?)?))
 }

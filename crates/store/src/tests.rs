@@ -121,6 +121,7 @@ conformance_tests!(
     numbers_and_transfer_pins,
     messages_and_dead_letters,
     ledger_appends_once_and_pages,
+    money_columns_and_ledger_lookup,
     tokens_insert_find,
     corrupt_rows_are_errors,
 );

@@ -44,10 +44,10 @@ async fn a_refund_is_paid_once_and_returns_its_id() {
     assert_eq!(c.timestamp.as_deref(), Some("1740821400"));
     assert_eq!(
         c.body,
-        r#"{"account_id":"A-1001","amount_cents":1850,"currency":"USD","reference":"C01JD3K5M2X7Q4T9A.7.1"}"#
+        r#"{"account_id":"A-1001","amount_cents":1850,"currency":"USD","method":"original_payment","reference":"C01JD3K5M2X7Q4T9A.7.1"}"#
     );
     // The documented example: this exact request carries this exact signature.
-    assert_eq!(c.signature.as_deref(), Some("v1=1e84560d05a56da3a9c164dd6371b34d0f601f56a9646569a61ec4dee7596843"));
+    assert_eq!(c.signature.as_deref(), Some("v1=3a5af726ebdf53c4c9c9018e6a05e07c9814c35e76ec1236ee0f5752b93a2213"));
 
     let paid = fake.payments();
     assert_eq!(paid.len(), 1);

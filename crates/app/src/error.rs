@@ -35,6 +35,12 @@ pub enum Error {
     Storage(String),
     #[error("internal error")]
     Internal(String),
+    /// An imported ledger entry is not in the account's currency.
+    #[error("currency: the account's ledger is in {expected}")]
+    LedgerCurrencyMismatch { expected: String },
+    /// An imported ledger entry reuses a reference of the account with other content.
+    #[error("reference: this account already has a different entry with this reference")]
+    LedgerReferenceConflict,
 }
 
 impl Error {
@@ -67,6 +73,8 @@ impl Error {
             Self::PortRefused(r) => r.code(),
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
+            Self::LedgerCurrencyMismatch { .. } => "ledger_currency_mismatch",
+            Self::LedgerReferenceConflict => "ledger_reference_conflict",
         }
     }
 

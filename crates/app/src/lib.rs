@@ -6,6 +6,7 @@ pub mod clock;
 pub mod cloudevents;
 pub mod engine;
 pub mod error;
+pub mod ledger_import;
 pub mod metrics;
 pub mod notices;
 pub mod ports;

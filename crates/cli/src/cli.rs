@@ -79,10 +79,13 @@ pub struct ServeArgs {
 pub enum ImportKind {
     /// Columns: id,holder_name,email,alt_phone,language,billing_cycle_day,kind,lock_port_out,lock_sim_change,lock_cancellation,owed_cents,prepaid_balance_cents,currency
     Accounts,
-    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status
+    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status,monthly_charge_cents
     Lines,
-    /// Columns: id,line_id,imei,model,price_cents,currency,ownership,must_return
+    /// Columns: id,line_id,imei,model,price_cents,currency,ownership,must_return,remaining_installments_cents
     Devices,
+    /// Historical entries. Columns: account_id,kind,amount_cents,currency,reference,description,at
+    /// (kind: charge, payment, credit, refund, write_off, fee; the reference is unique per account)
+    Ledger,
 }
 
 /// The format of an import file.

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::rows::{self, Defaults, FieldError, Fields, RecordKind};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lineout_app::Engine;
+use lineout_app::ledger_import::ImportRow;
 use lineout_app::ports::Upsert;
 use lineout_domain::account::{Account, Device, Line};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
@@ -123,6 +124,7 @@ pub fn run(engine: &Engine, path: &Path, opts: &Options) -> Result<Summary> {
         RecordKind::Accounts => Importer::<Account>::new(engine, opts, defaults, len).read(path, file, format),
         RecordKind::Lines => Importer::<Line>::new(engine, opts, defaults, len).read(path, file, format),
         RecordKind::Devices => Importer::<Device>::new(engine, opts, defaults, len).read(path, file, format),
+        RecordKind::Ledger => Importer::<ImportRow>::new(engine, opts, defaults, len).read(path, file, format),
     }
 }
 
@@ -159,6 +161,15 @@ impl Record for Device {
     }
 }
 
+impl Record for ImportRow {
+    fn parse<F: Fields + ?Sized>(fields: &F, defaults: &Defaults) -> Result<Self, Vec<FieldError>> {
+        rows::ledger_entry(fields, defaults)
+    }
+    fn upsert(engine: &Engine, rows: Vec<Self>) -> Result<Vec<Result<Upsert, lineout_app::Error>>, lineout_app::Error> {
+        engine.import_ledger_blocking(rows)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     Continue,
@@ -174,6 +185,12 @@ fn refused(line: u64, e: lineout_app::Error) -> RowError {
         }
         E::MissingReference("line") => ("line_id".into(), "no line has this id (import lines first)".into()),
         E::MsisdnTaken => ("msisdn".into(), "another line already has this number".into()),
+        e @ E::LedgerCurrencyMismatch { .. } => {
+            ("currency".into(), format!("{}: {}", e.code(), e.to_string().trim_start_matches("currency: ")))
+        }
+        e @ E::LedgerReferenceConflict => {
+            ("reference".into(), format!("{}: {}", e.code(), e.to_string().trim_start_matches("reference: ")))
+        }
         E::Invalid { field, message } => (field, message),
         E::Storage(detail) => ("row".into(), format!("storage failure: {detail}")),
         other => ("row".into(), other.to_string()),
@@ -694,3 +711,7 @@ A3,\"Smith, John\",john@example.com,,en,28,business,true,true,false,-300,0,USD
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "import_ledger_tests.rs"]
+mod ledger_tests;

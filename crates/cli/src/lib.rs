@@ -121,6 +121,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                     ImportKind::Accounts => rows::RecordKind::Accounts,
                     ImportKind::Lines => rows::RecordKind::Lines,
                     ImportKind::Devices => rows::RecordKind::Devices,
+                    ImportKind::Ledger => rows::RecordKind::Ledger,
                 },
                 format: args.format,
                 stop_on_error: args.stop_on_error,

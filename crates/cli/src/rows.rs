@@ -55,6 +55,8 @@ pub enum RecordKind {
     Accounts,
     Lines,
     Devices,
+    /// Historical ledger entries.
+    Ledger,
 }
 
 impl RecordKind {
@@ -76,8 +78,21 @@ impl RecordKind {
                 "prepaid_balance_cents",
                 "currency",
             ],
-            Self::Lines => &["id", "account_id", "msisdn", "iccid", "imsi", "eid", "plan", "status"],
-            Self::Devices => &["id", "line_id", "imei", "model", "price_cents", "currency", "ownership", "must_return"],
+            Self::Lines => {
+                &["id", "account_id", "msisdn", "iccid", "imsi", "eid", "plan", "status", "monthly_charge_cents"]
+            }
+            Self::Devices => &[
+                "id",
+                "line_id",
+                "imei",
+                "model",
+                "price_cents",
+                "currency",
+                "ownership",
+                "must_return",
+                "remaining_installments_cents",
+            ],
+            Self::Ledger => &["account_id", "kind", "amount_cents", "currency", "reference", "description", "at"],
         }
     }
 
@@ -87,6 +102,7 @@ impl RecordKind {
             Self::Accounts => &["id", "holder_name", "billing_cycle_day"],
             Self::Lines => &["id", "account_id", "msisdn", "plan"],
             Self::Devices => &["id", "line_id", "imei", "model", "price_cents", "ownership"],
+            Self::Ledger => &["account_id", "kind", "amount_cents", "reference"],
         }
     }
 
@@ -95,6 +111,7 @@ impl RecordKind {
             Self::Accounts => "accounts",
             Self::Lines => "lines",
             Self::Devices => "devices",
+            Self::Ledger => "ledger",
         }
     }
 }
@@ -391,6 +408,44 @@ pub fn device<F: Fields + ?Sized>(fields: &F, defaults: &Defaults) -> Result<Dev
         must_return: must_return.unwrap_or(ownership != Ownership::Owned),
         remaining_installments_cents: installments.unwrap_or(0),
     })
+}
+
+/// Parses a historical ledger entry. The currency defaults to the policy's; the engine
+/// checks it against the account's. `at` is RFC 3339 or a date (its midnight UTC).
+pub fn ledger_entry<F: Fields + ?Sized>(
+    fields: &F,
+    defaults: &Defaults,
+) -> Result<lineout_app::ledger_import::ImportRow, Vec<FieldError>> {
+    use lineout_domain::ledger::Imported;
+    let mut r = Reader::new(fields);
+    let account_id = r.required("account_id", AccountId::parse);
+    let kind = r.required("kind", |s| Ok::<_, String>(s.to_owned()));
+    let amount = r.required("amount_cents", parse_cents);
+    let currency = r.optional("currency", Currency::parse);
+    let reference = r.required("reference", |s| Ok::<_, String>(s.to_owned()));
+    let at = r.optional("at", parse_time);
+    let description = r.text("description");
+    let (Some(account_id), Some(kind), Some(amount), Some(currency), Some(reference), Some(at), true) =
+        (account_id, kind, amount, currency, reference, at, r.errors.is_empty())
+    else {
+        return Err(r.errors);
+    };
+    let amount = Money::new(amount, currency.unwrap_or(defaults.currency));
+    match Imported::new(account_id, &kind, amount, &reference, description) {
+        Ok(imported) => Ok(lineout_app::ledger_import::ImportRow { imported, at }),
+        Err(e) => Err(vec![FieldError::new(e.field(), e.to_string().split_once(": ").map_or("", |(_, m)| m))]),
+    }
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, format)
+        .map(|d| d.with_time(time::Time::MIDNIGHT).assume_utc())
+        .map_err(|_| format!("must be an RFC 3339 time or a YYYY-MM-DD date, not '{}'", clip(s)))
 }
 
 #[cfg(test)]

@@ -131,6 +131,84 @@ pub fn entries_for(case: &Case, seq: u64, event: &EventKind) -> Vec<Entry> {
     }
 }
 
+/// Kinds a historical entry may be imported as (a forfeit only ever comes from a case).
+pub const IMPORTABLE: [EntryKind; 6] =
+    [EntryKind::Charge, EntryKind::Payment, EntryKind::Credit, EntryKind::Refund, EntryKind::WriteOff, EntryKind::Fee];
+
+/// Longest reference of an imported entry.
+pub const REFERENCE_MAX: usize = 64;
+/// Longest description of an imported entry.
+pub const DESCRIPTION_MAX: usize = 200;
+
+/// Why an imported entry is refused (each names the field at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("kind: must be one of charge, payment, credit, refund, write_off, fee")]
+    Kind,
+    #[error("amount_cents: must be a positive whole number of cents, at most 10^13")]
+    Amount,
+    #[error("reference: 1-64 letters, digits, '-', '_', '.', ':' or '/'")]
+    Reference,
+    #[error("description: at most 200 characters without control characters")]
+    Description,
+}
+
+impl ImportError {
+    /// The field the problem is in.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Kind => "kind",
+            Self::Amount => "amount_cents",
+            Self::Reference => "reference",
+            Self::Description => "description",
+        }
+    }
+}
+
+/// A historical entry from the operator's billing system. Its id derives from the account
+/// and the reference, so references are unique per account and a re-import adds nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub entry: Entry,
+    pub reference: String,
+}
+
+impl Imported {
+    /// Checks one imported entry. The currency is checked against the account by the shell,
+    /// which has the account.
+    pub fn new(
+        account_id: AccountId,
+        kind: &str,
+        amount: Money,
+        reference: &str,
+        description: Option<&str>,
+    ) -> Result<Imported, ImportError> {
+        let kind = EntryKind::parse(kind).filter(|k| IMPORTABLE.contains(k)).ok_or(ImportError::Kind)?;
+        if amount.cents <= 0 || amount.cents > crate::values::MONEY_LIMIT_CENTS {
+            return Err(ImportError::Amount);
+        }
+        let reference = reference.trim();
+        let reference_ok = (1..=REFERENCE_MAX).contains(&reference.len())
+            && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
+        if !reference_ok {
+            return Err(ImportError::Reference);
+        }
+        let description = match description.map(str::trim).filter(|d| !d.is_empty()) {
+            None => format!("imported {} {reference}", kind.as_str()),
+            Some(d) => crate::values::parse_text(d, DESCRIPTION_MAX).map_err(|_| ImportError::Description)?,
+        };
+        let entry = Entry {
+            id: format!("{}.import.{reference}", account_id.as_str()),
+            account_id,
+            case_id: None,
+            kind,
+            amount,
+            description,
+        };
+        Ok(Imported { entry, reference: reference.to_owned() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +229,23 @@ mod tests {
     fn the_balance_follows_the_sign_of_each_kind() {
         let entries = [e(EntryKind::Fee, 7_000), e(EntryKind::Payment, 2_000), e(EntryKind::WriteOff, 500)];
         assert_eq!(balance(Money::usd(1_000), &entries), Money::usd(5_500));
+    }
+
+    #[test]
+    fn imported_entries_are_checked_and_keyed_by_account_and_reference() {
+        let acc = AccountId::parse("A-1").unwrap_or_else(|_| unreachable!());
+        let ok = Imported::new(acc.clone(), "charge", Money::usd(1_999), "INV-2024-01", None);
+        let ok = ok.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.entry.id, "A-1.import.INV-2024-01");
+        assert_eq!(ok.entry.kind, EntryKind::Charge);
+        let err = |kind: &str, cents: i64, reference: &str| {
+            Imported::new(acc.clone(), kind, Money::usd(cents), reference, None).err()
+        };
+        assert_eq!(err("forfeit", 1, "R"), Some(ImportError::Kind));
+        assert_eq!(err("charge", 0, "R"), Some(ImportError::Amount));
+        assert_eq!(err("charge", -5, "R"), Some(ImportError::Amount));
+        assert_eq!(err("charge", 5, "bad ref"), Some(ImportError::Reference));
+        assert_eq!(err("charge", 5, ""), Some(ImportError::Reference));
     }
 
     proptest! {

@@ -317,7 +317,12 @@ pub fn generate(seed: u64, accounts: usize) -> Result<DemoData, ValueError> {
                 eid,
                 plan,
                 status: if rng.chance(5) { LineStatus::Suspended } else { LineStatus::Active },
-                monthly_charge_cents: 0,
+                // Plan charges in $5 steps, derived from the index (no draw, so the
+                // generated data stays what it was before this field existed).
+                monthly_charge_cents: match plan {
+                    Plan::Prepaid => 2_500 + (index % 4) as i64 * 500,
+                    Plan::Postpaid => 4_500 + (index % 4) as i64 * 1_000,
+                },
             });
             if rng.chance(30) {
                 let d = data.devices.len() as u64;
@@ -335,7 +340,12 @@ pub fn generate(seed: u64, accounts: usize) -> Result<DemoData, ValueError> {
                     price: Money::new(price, usd),
                     ownership,
                     must_return: ownership != Ownership::Owned,
-                    remaining_installments_cents: 0,
+                    // A financed device has 1-24 of its 24 monthly installments left.
+                    remaining_installments_cents: if ownership == Ownership::Financed {
+                        price * ((d % 24) as i64 + 1) / 24
+                    } else {
+                        0
+                    },
                 });
             }
         }
@@ -414,6 +424,7 @@ mod tests {
                 ("eid".into(), l.eid.as_ref().map(ToString::to_string).unwrap_or_default()),
                 ("plan".into(), l.plan.as_str().into()),
                 ("status".into(), l.status.as_str().into()),
+                ("monthly_charge_cents".into(), l.monthly_charge_cents.to_string()),
             ];
             assert_eq!(rows::line(&row).as_ref(), Ok(l));
             if let Some(iccid) = &l.iccid {
@@ -438,6 +449,7 @@ mod tests {
                 ("model".into(), dev.model.clone()),
                 ("price_cents".into(), dev.price.cents.to_string()),
                 ("ownership".into(), ownership.into()),
+                ("remaining_installments_cents".into(), dev.remaining_installments_cents.to_string()),
             ];
             assert_eq!(rows::device(&row, &d).as_ref(), Ok(dev));
         }

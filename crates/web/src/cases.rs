@@ -322,6 +322,7 @@ pub async fn statement(
         })
         .collect();
     let closed = matches!(data.case.status, lineout_domain::Status::Closed);
+    let refund_method = statement_refund_method(&data, lang);
     let statement = Statement {
         language: lang,
         operator_name: "lineout".into(),
@@ -334,7 +335,7 @@ pub async fn statement(
         currency: data.opening.currency.as_str().to_owned(),
         opening_balance_cents: data.opening.cents,
         lines,
-        refund_method: None,
+        refund_method,
         auth_code: None,
     };
     if !pdf {
@@ -347,4 +348,31 @@ pub async fn statement(
         ApiError::new("internal_error", "the statement PDF could not be made")
     })?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf")], bytes).into_response())
+}
+
+/// How the refund is paid, in the statement's language: the method recorded when the refund
+/// was decided (or the customer's choice before that); nothing when no refund is paid.
+fn statement_refund_method(
+    data: &lineout_app::engine::StatementData,
+    lang: lineout_documents::statement::Lang,
+) -> Option<String> {
+    use lineout_documents::statement::Lang;
+    use lineout_domain::ledger::EntryKind;
+    use lineout_domain::policy::RefundMethod as M;
+    let decided = data.entries.iter().any(|(e, _)| e.kind == EntryKind::Refund);
+    if !decided && data.case.refund_amount.cents <= 0 {
+        return None;
+    }
+    let method = data.case.refund_method.unwrap_or(M::OriginalPayment);
+    Some(
+        match (lang, method) {
+            (Lang::En, M::OriginalPayment) => "to the original payment method",
+            (Lang::En, M::Check) => "by check to the billing address",
+            (Lang::En, M::AccountCredit) => "kept as account credit",
+            (Lang::ZhHans, M::OriginalPayment) => "退回原付款方式",
+            (Lang::ZhHans, M::Check) => "以支票寄至账单地址",
+            (Lang::ZhHans, M::AccountCredit) => "保留为账户抵扣额",
+        }
+        .to_owned(),
+    )
 }

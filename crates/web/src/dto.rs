@@ -863,6 +863,10 @@ pub struct CaseOut {
     /// Effects that failed for good and need a person.
     pub dead_letters: u32,
     pub currency: String,
+    /// The refund method the customer chose (absent: the policy's default applies).
+    pub refund_method: Option<RefundMethodDto>,
+    /// The final bill's net amount (charges minus credits), once issued at termination.
+    pub final_bill_cents: i64,
 }
 
 impl From<&Case> for CaseOut {
@@ -903,6 +907,8 @@ impl From<&Case> for CaseOut {
             customer_notified: c.customer_notified,
             line_status: c.line_status.into(),
             reject_reason: c.reject_reason.map(Into::into),
+            refund_method: c.refund_method.map(Into::into),
+            final_bill_cents: c.final_bill_cents,
             dead_letters: c.dead_letters,
             currency: c.owed.currency.to_string(),
         }

@@ -256,7 +256,7 @@ pub async fn get_device(
 type Parsed<T> = (Vec<Option<ImportRow>>, Vec<(usize, T)>);
 
 /// Parses each row; returns the rows' outcomes so far and the valid rows with their positions.
-fn parse_rows<I: DeserializeOwned, T>(
+pub(crate) fn parse_rows<I: DeserializeOwned, T>(
     rows: Vec<Value>,
     max: usize,
     parse: impl Fn(I) -> Result<T, ApiError>,
@@ -284,7 +284,11 @@ fn parse_rows<I: DeserializeOwned, T>(
 }
 
 /// Fills in the outcomes of the rows that reached the store.
-fn merge(mut outcomes: Vec<Option<ImportRow>>, positions: Vec<usize>, results: Vec<Upserted>) -> Vec<ImportRow> {
+pub(crate) fn merge(
+    mut outcomes: Vec<Option<ImportRow>>,
+    positions: Vec<usize>,
+    results: Vec<Upserted>,
+) -> Vec<ImportRow> {
     for (i, result) in positions.into_iter().zip(results) {
         let row = match result {
             Ok(u) => ImportRow::ok(i + 1, u),

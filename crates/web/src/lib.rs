@@ -9,6 +9,7 @@ mod cases;
 pub mod dto;
 pub mod error;
 mod extract;
+mod ledger;
 pub mod metrics;
 mod numbers;
 mod openapi;

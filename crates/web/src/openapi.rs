@@ -2,7 +2,7 @@
 //! the DTOs, with the bearer security scheme and the error codes from `CODES`.
 
 use crate::error::ErrorBody;
-use crate::{accounts, cases, routes};
+use crate::{accounts, cases, ledger, routes};
 use lineout_app::error::CODES;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         accounts::put_account,
         accounts::get_account,
         accounts::get_ledger,
+        ledger::import_ledger_entries,
         accounts::put_line,
         accounts::find_lines,
         accounts::get_line,

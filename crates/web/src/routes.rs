@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases, numbers};
+use crate::{accounts, cases, ledger, numbers};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -27,6 +27,7 @@ pub const ROUTES: &[Route] = &[
     ("POST", "/api/v1/accounts", || post(accounts::put_account)),
     ("GET", "/api/v1/accounts/{id}", || get(accounts::get_account)),
     ("GET", "/api/v1/accounts/{id}/ledger", || get(accounts::get_ledger)),
+    ("POST", "/api/v1/accounts/{id}/ledger/entries", || post(ledger::import_ledger_entries)),
     ("POST", "/api/v1/lines", || post(accounts::put_line)),
     ("GET", "/api/v1/lines", || get(accounts::find_lines)),
     ("GET", "/api/v1/lines/{id}", || get(accounts::get_line)),

@@ -384,3 +384,66 @@ async fn bad_money_input_is_refused_with_stable_codes_and_changes_nothing() {
         .await;
     assert_eq!((status, err["code"].as_str()), (bad, Some("invalid_field")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn historical_entries_import_through_the_api_once_and_count_in_the_balance() {
+    let (app, _service) = app_with(|_| {}).await;
+    seed(&app, false, false).await;
+    let path = "/api/v1/accounts/ACC-M/ledger/entries";
+    let rows = json!([
+        {"kind": "charge", "amount_cents": 4_500, "reference": "INV-2026-10", "description": "October plan",
+         "at": "2026-10-15T00:00:00Z"},
+        {"kind": "payment", "amount_cents": 4_000, "reference": "PAY-77", "at": "2026-10-20T12:00:00Z"},
+        {"kind": "charge", "amount_cents": -5, "reference": "INV-NEG"},
+        {"kind": "charge", "amount_cents": 12.345, "reference": "INV-FRAC"},
+        {"kind": "charge", "amount_cents": 100, "currency": "EUR", "reference": "INV-EUR"},
+        {"kind": "forfeit", "amount_cents": 100, "reference": "F-1"},
+        {"kind": "fee", "amount_cents": 300, "reference": "bad reference"}
+    ]);
+    let (status, results) = app.post(path, rows.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+    let outcome = |r: &Value| {
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["result"].as_str().unwrap(), r["code"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        outcome(&results),
+        [
+            "inserted ",
+            "inserted ",
+            "error invalid_field",
+            "error invalid_json",
+            "error ledger_currency_mismatch",
+            "error invalid_field",
+            "error invalid_field"
+        ]
+    );
+    let imported = ledger(&app).await;
+    assert_eq!(lines(&imported), [("charge".to_owned(), 4_500), ("payment".to_owned(), 4_000)]);
+    // The derived balance counts them: -6000 (prepaid) + 4500 - 4000.
+    assert_eq!(imported["balance_cents"], -PREPAID + 500);
+    // A replay changes nothing; the same reference with other content is refused.
+    let (_, again) = app.post(path, rows).await;
+    assert_eq!(&outcome(&again)[..2], ["unchanged ", "unchanged "]);
+    let changed = json!([{"kind": "charge", "amount_cents": 9_999, "reference": "INV-2026-10"}]);
+    let (_, conflict) = app.post(path, changed).await;
+    assert_eq!(outcome(&conflict), ["error ledger_reference_conflict"]);
+    assert_eq!(ledger(&app).await, imported);
+    // An unknown account is one 404.
+    let (status, err) = app.post("/api/v1/accounts/NOPE/ledger/entries", json!([])).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
+    // A token without accounts:write may not import.
+    let (_, token) = app.engine.create_token(vec!["cases:read".into()], "reader".into()).await.unwrap();
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("[]"))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}

@@ -317,7 +317,7 @@ pub async fn statement(
                 EntryKind::Refund => LineKind::Refund,
                 EntryKind::Forfeit => LineKind::Forfeit,
             },
-            description: e.description.clone(),
+            description: statement_description(&e.description, lang),
             amount_cents: e.amount.cents,
         })
         .collect();
@@ -375,4 +375,37 @@ fn statement_refund_method(
         }
         .to_owned(),
     )
+}
+
+/// A ledger line's description in the statement's language. The final bill's lines and
+/// the account-credit refund have Chinese wording; other descriptions are shown as recorded.
+fn statement_description(recorded: &str, lang: lineout_documents::statement::Lang) -> String {
+    use lineout_documents::statement::Lang;
+    if lang == Lang::En {
+        return recorded.to_owned();
+    }
+    // "N unused of M days" / "N used of M days": the two numbers, in order.
+    let numbers =
+        |s: &str| -> Vec<u32> { s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect() };
+    let zh = match recorded.strip_prefix("final bill: ") {
+        Some("remaining device installments") => Some("最终账单：设备剩余分期款".to_owned()),
+        Some(rest) if rest.starts_with("credit for ") => match numbers(rest)[..] {
+            [unused, days] => Some(format!("最终账单：本计费周期 {days} 天中未使用的 {unused} 天退费")),
+            _ => None,
+        },
+        Some(rest) if rest.starts_with("plan charge for ") => match numbers(rest)[..] {
+            [used, days] => Some(format!("最终账单：本计费周期 {days} 天中已使用 {used} 天的套餐费")),
+            _ => None,
+        },
+        Some(rest) if rest.starts_with("plan charge to cycle end") => match numbers(rest)[..] {
+            [days] => Some(format!("最终账单：至计费周期结束的套餐费（{days} 天）")),
+            _ => None,
+        },
+        _ => match recorded {
+            "refund to account credit" => Some("退款转为账户抵扣额".to_owned()),
+            "account credit from refund" => Some("由退款转入的账户抵扣额".to_owned()),
+            _ => None,
+        },
+    };
+    zh.unwrap_or_else(|| recorded.to_owned())
 }

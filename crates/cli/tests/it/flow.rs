@@ -90,7 +90,7 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
           7 2026-11-03T09:35:00Z system   termination_started
           8 2026-11-03T09:35:00Z system   deprovisioning_confirmed {"effect_id":"C000002.7.0"}
           9 2026-11-03T09:35:00Z system   terminated
-          10 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"refund_cents":1850}
+          10 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"method":"original_payment","refund_cents":1850}
           11 2026-11-03T09:35:00Z system   refund_issued {"amount_cents":1850,"effect_id":"C000002.10.0","reference":"RF-C000002.10.0"}
           12 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.9.0","notice":"terminated"}
           13 2026-11-03T09:35:00Z system   closed {"note":null}

@@ -74,7 +74,8 @@ pub async fn get_case(
 /// Send a command to a case.
 ///
 /// With `X-Lineout-On-Behalf-Of: customer` (scope `cases:customer`) the customer is the
-/// actor and may `withdraw`, `report_fraud`, `confirm_outcome` and `record_payment`;
+/// actor and may `withdraw`, `report_fraud`, `confirm_outcome`, `record_payment` and
+/// `choose_refund_method`;
 /// other commands then answer `not_permitted`.
 #[utoipa::path(
     post, path = "/api/v1/cases/{id}/commands", tag = "cases", request_body = CommandIn,

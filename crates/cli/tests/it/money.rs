@@ -297,8 +297,24 @@ async fn account_credit_keeps_the_money_on_the_account_without_a_payout() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "choose_refund_method", "method": "account_credit"})).await;
+    // The customer chooses, through a client acting on their behalf.
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/api/v1/cases/{id}/commands"))
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("content-type", "application/json")
+        .header("x-lineout-on-behalf-of", "customer")
+        .body(axum::body::Body::from(json!({"type": "choose_refund_method", "method": "account_credit"}).to_string()))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
     app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    let chosen = case["timeline"].as_array().unwrap().iter().find(|e| e["type"] == "refund_method_chosen").unwrap();
+    assert_eq!(
+        (chosen["actor"]["kind"].as_str(), chosen["data"]["method"].as_str()),
+        (Some("customer"), Some("account_credit"))
+    );
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;

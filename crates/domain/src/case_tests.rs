@@ -726,3 +726,50 @@ fn the_refund_method_is_chosen_among_the_policy_offers_and_only_before_the_refun
         .sum();
     assert_eq!(net, 0);
 }
+
+proptest! {
+    /// Through a whole case: whatever the policy, the final bill, the device fees and the
+    /// refund (or forfeit) leave the account at zero, or owing exactly what the fees and
+    /// charges exceed the customer's money by; the refund is never negative.
+    #[test]
+    fn the_final_bill_and_refund_create_or_lose_no_value(
+        prepaid in 0i64..50_000, credit in 0i64..5_000, monthly in 0i64..20_000, installments in 0i64..60_000,
+        device in any::<bool>(), prorated in any::<bool>(), in_advance in any::<bool>(), forfeit in any::<bool>(),
+        refund_fee in 0i64..1_000, hours in 24i64..24 * 60,
+    ) {
+        use crate::policy::FinalBillMode;
+        let mut p = Policy::default();
+        p.final_bill.mode = if prorated { FinalBillMode::ImmediateProrated } else { FinalBillMode::EndOfCycle };
+        p.final_bill.billed_in_advance = in_advance;
+        p.refund.mode = if forfeit { RefundMode::Forfeit } else { RefundMode::Refund };
+        p.refund.fee_cents = refund_fee;
+        let mut f = facts(-credit, prepaid, device);
+        f.monthly_charge_cents = monthly;
+        f.remaining_installments_cents = installments;
+        let mut h = Harness::open(f, Channel::Web, p);
+        h.staff(verify());
+        if device {
+            h.staff(Command::received(device_imei(), DeviceCondition::Damaged));
+        }
+        if h.case.status == Status::InReview {
+            h.staff(Command::Approve { note: None });
+        }
+        h.now += Duration::hours(hours);
+        h.system(Command::TimerFired { timer: TimerKind::TerminationDue });
+        h.system(Command::DeprovisioningConfirmed { effect_id: "d".into() });
+        if h.case.refund == Step::Pending {
+            // The payments worker reports the payout.
+            h.system(Command::RefundIssued { effect_id: "r".into(), reference: "RF-1".into() });
+        }
+        let entries: Vec<_> = h.events.iter().flat_map(|e| crate::ledger::entries_for(&h.case, e.seq, &e.kind)).collect();
+        prop_assert!(entries.iter().all(|e| e.amount.cents > 0));
+        let opening = Money::usd(-(prepaid + credit));
+        let end = crate::ledger::balance(opening, &entries).cents;
+        // What the customer's money could not cover: device fees and the final bill's net charge.
+        let bill = h.case.final_bill_cents;
+        let available = prepaid + credit - h.case.fees.cents - bill;
+        prop_assert_eq!(end, (-available).max(0));
+        prop_assert!(h.case.refund_amount.cents >= 0);
+        prop_assert!(h.case.refund_amount.cents <= available.max(0));
+    }
+}

@@ -773,3 +773,20 @@ proptest! {
         prop_assert!(h.case.refund_amount.cents <= available.max(0));
     }
 }
+
+#[test]
+fn a_port_out_gets_its_final_bill_too() {
+    let mut f = facts(0, 1_000, false);
+    f.remaining_installments_cents = 400;
+    let mut h = Harness::open_kind(CaseKind::PortOut, f, Channel::Web, Policy::default());
+    h.system(Command::IssueTransferPin { pin_id: "pin1".into() });
+    h.system(Command::RequestPort {
+        new_operator: "Other Mobile".into(),
+        account_matches: true,
+        pin_matches: true,
+        port_out_locked: false,
+    });
+    h.system(Command::DeprovisioningConfirmed { effect_id: "d".into() });
+    assert!(h.names().ends_with(&["ported_out", "final_bill_issued", "refund_decided"]), "{:?}", h.names());
+    assert_eq!((h.case.final_bill_cents, h.case.refund_amount), (400, Money::usd(600)));
+}

@@ -272,6 +272,20 @@ async fn arrears_billing_charges_the_used_days_and_a_check_carries_its_method() 
     assert_eq!(lines(&ledger), [("charge".to_owned(), 3_226), ("refund".to_owned(), 2_774)]);
     assert_eq!(ledger["balance_cents"], 0);
     assert_eq!(paid(&service), [(2_774, "check".to_owned())]);
+    // The outbox delivers the same refund again (a crash before the answer was recorded):
+    // the service recognises the key and pays nothing more.
+    let (_, detail) = app.get(&format!("/api/v1/cases/{id}")).await;
+    let row = detail["outbox"].as_array().unwrap().iter().find(|o| o["kind"] == "refund").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clock: Arc<dyn lineout_app::ports::Clock> = Arc::new(lineout_adapters::SystemClock);
+    let again = HttpPayments::new(service.config(), clock).unwrap();
+    let payout = lineout_domain::effects::Payout { method: RefundMethod::Check, original_reference: None };
+    let account = lineout_domain::values::AccountId::parse("ACC-M").unwrap();
+    let reference = again.refund(&row, &account, lineout_domain::values::Money::usd(2_774), &payout).await.unwrap();
+    assert_eq!(reference, service.payments()[0].refund_id);
+    assert_eq!(paid(&service), [(2_774, "check".to_owned())]);
     assert!(statement(&app, &id, "en").await.contains("by check to the billing address"));
     assert!(statement(&app, &id, "zh-Hans").await.contains("以支票寄至账单地址"));
     // Too late to change the method now.

@@ -37,6 +37,42 @@ pub struct Policy {
     pub port_out: PortOut,
     /// Device returns: what comes back, where it goes, and the reminders.
     pub device_return: DeviceReturn,
+    /// Records: data exports, privacy request timers, retention and erasure.
+    pub records: Records,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Records {
+    /// Hours a data export's download link stays valid (1-720).
+    pub export_link_hours: u32,
+    /// Days after an account closes during which its data can still be exported (0-365).
+    pub export_after_close_days: u32,
+    /// Days after an account closes before its personal data is erased (at least
+    /// `export_after_close_days`, at most 3650).
+    pub erase_after_days: u32,
+    /// Days port-out and cancellation records are kept (at least 1095: 3 years).
+    pub required_records_days: u32,
+    /// Business days to acknowledge a privacy request (1-10, CCPA regs §7021).
+    pub privacy_ack_business_days: u32,
+    /// Days to complete a privacy request (1-45).
+    pub privacy_complete_days: u32,
+    /// Days a privacy request may be extended by, once, with notice (0-45).
+    pub privacy_extension_days: u32,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            export_link_hours: 72,
+            export_after_close_days: 90,
+            erase_after_days: 120,
+            required_records_days: 1095,
+            privacy_ack_business_days: 10,
+            privacy_complete_days: 45,
+            privacy_extension_days: 45,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +199,7 @@ impl Default for Policy {
             retry: Retry::default(),
             port_out: PortOut::default(),
             device_return: DeviceReturn::default(),
+            records: Records::default(),
         }
     }
 }
@@ -300,6 +337,26 @@ impl Policy {
             "device_return.reminder_days",
             "at most 5 descending day counts, each 1 or more and below device_return_window_days",
         );
+        let rec = &self.records;
+        check((1..=720).contains(&rec.export_link_hours), "records.export_link_hours", "must be 1-720");
+        check(rec.export_after_close_days <= 365, "records.export_after_close_days", "must be 0-365");
+        check(
+            rec.erase_after_days >= rec.export_after_close_days && rec.erase_after_days <= 3650,
+            "records.erase_after_days",
+            "must be at least export_after_close_days and at most 3650",
+        );
+        check(
+            (1095..=3650).contains(&rec.required_records_days),
+            "records.required_records_days",
+            "must be 1095-3650 (port-out and cancellation records are kept at least 3 years)",
+        );
+        check(
+            (1..=10).contains(&rec.privacy_ack_business_days),
+            "records.privacy_ack_business_days",
+            "must be 1-10 (CCPA regs §7021)",
+        );
+        check((1..=45).contains(&rec.privacy_complete_days), "records.privacy_complete_days", "must be 1-45");
+        check(rec.privacy_extension_days <= 45, "records.privacy_extension_days", "must be 0-45");
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 

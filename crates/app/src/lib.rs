@@ -9,6 +9,9 @@ pub mod error;
 pub mod metrics;
 pub mod notices;
 pub mod ports;
+pub mod records;
+pub mod records_port;
+pub mod records_zip;
 pub mod secrets;
 pub mod writer;
 

@@ -782,6 +782,11 @@ impl Engine {
         self.read(move |c| Ok(c.records().list_privacy_requests(overdue_only, after.as_deref(), limit)?)).await
     }
 
+    /// How many privacy requests are past a deadline (for the metrics scrape).
+    pub async fn overdue_privacy_requests(&self) -> Result<u64, Error> {
+        self.read(|c| Ok(c.records().count_overdue_privacy_requests()?)).await
+    }
+
     pub async fn privacy_request(&self, id: String) -> Result<PrivacyRow, Error> {
         self.read(move |c| Ok(c.records().get_privacy_request(&id)?.ok_or(Refusal::PrivacyNotFound)?)).await
     }

@@ -12,6 +12,7 @@ mod extract;
 pub mod metrics;
 mod numbers;
 mod openapi;
+mod records;
 mod routes;
 mod state;
 

@@ -10,6 +10,7 @@ mod flow;
 mod network;
 mod notify;
 mod portout;
+mod records;
 mod refunds;
 mod returns;
 mod support;

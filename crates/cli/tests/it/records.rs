@@ -83,10 +83,19 @@ async fn request_export(app: &TestApp, acc: &str) -> String {
     body["download_path"].as_str().unwrap().to_owned()
 }
 
-fn audit_ok(app: &TestApp) -> lineout_app::engine::AuditReport {
-    let report = app.engine.audit_blocking().unwrap();
+/// Blocking engine calls run off the runtime (the PostgreSQL client has its own).
+async fn audit_ok(app: &TestApp) -> lineout_app::engine::AuditReport {
+    let engine = app.engine.clone();
+    let report = tokio::task::spawn_blocking(move || engine.audit_blocking()).await.unwrap().unwrap();
     assert_eq!(report.first_break, None, "{report:?}");
     report
+}
+
+async fn chain_hashes(app: &TestApp, case: &str) -> Vec<String> {
+    let engine = app.engine.clone();
+    let id = CaseId::parse(case).unwrap();
+    let doc = tokio::task::spawn_blocking(move || engine.audit_export_blocking(&id)).await.unwrap().unwrap();
+    doc["events"].as_array().unwrap().iter().map(|e| e["hash"].as_str().unwrap().to_owned()).collect()
 }
 
 async fn events(app: &TestApp, case: &str) -> Vec<Event> {
@@ -192,13 +201,7 @@ async fn retention_scenario(app: TestApp) {
     )
     .await;
     let before_a = app.get("/api/v1/accounts/ACC-A").await.1;
-    let hashes_before: Vec<String> =
-        app.engine.audit_export_blocking(&CaseId::parse(&case_a).unwrap()).unwrap()["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["hash"].as_str().unwrap().to_owned())
-            .collect();
+    let hashes_before = chain_hashes(&app, &case_a).await;
     // One day before the policy's 120 days after ACC-A closed: nothing is erased early.
     let closed_a = app.engine.case(CaseId::parse(&case_a).unwrap()).await.unwrap().updated_at;
     app.clock.set(closed_a + Duration::days(119));
@@ -227,15 +230,9 @@ async fn retention_scenario(app: TestApp) {
     assert_eq!(app.get("/api/v1/numbers/4155550101").await.0, StatusCode::OK);
     assert!(!app.get("/api/v1/accounts/ACC-A/ledger").await.1["entries"].as_array().unwrap().is_empty());
     // Every chain verifies, unchanged, and erased accounts hold nothing they should not.
-    let report = audit_ok(&app);
+    let report = audit_ok(&app).await;
     assert!(report.erased_cases >= 1, "{report:?}");
-    let hashes_after: Vec<String> =
-        app.engine.audit_export_blocking(&CaseId::parse(&case_a).unwrap()).unwrap()["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["hash"].as_str().unwrap().to_owned())
-            .collect();
+    let hashes_after = chain_hashes(&app, &case_a).await;
     assert_eq!(hashes_before, hashes_after);
     assert!(app.engine.projection_matches_replay(CaseId::parse(&case_a).unwrap()).await.unwrap());
     // An erased account cannot be exported any more.
@@ -255,7 +252,7 @@ async fn retention_scenario(app: TestApp) {
     let report = app.engine.run_retention().await.unwrap();
     assert_eq!(report.erased, vec!["ACC-B".to_owned()], "{report:?}");
     assert_eq!(opened_facts(&events(&app, &case_b).await)["iccid"], "[erased]");
-    audit_ok(&app);
+    audit_ok(&app).await;
     let report = app.engine.run_retention().await.unwrap();
     assert!(report.erased.is_empty() && report.records_expired.is_empty(), "{report:?}");
 }
@@ -376,7 +373,7 @@ async fn privacy_timers_fire_and_flag_overdue_requests() {
     let (status, body) = app.post(&steps(del_id), json!({"step": "complete"})).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("privacy_request_completed")));
     assert_eq!(app.get("/api/v1/privacy-requests?overdue=true").await.1["items"], json!([]));
-    audit_ok(&app);
+    audit_ok(&app).await;
 }
 
 /// The script in docs/audit.md, extracted between its markers.

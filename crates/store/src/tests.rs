@@ -123,6 +123,8 @@ conformance_tests!(
     ledger_appends_once_and_pages,
     tokens_insert_find,
     corrupt_rows_are_errors,
+    records_personal_data_and_erasure,
+    records_exports_privacy_and_schedules,
 );
 
 #[test]

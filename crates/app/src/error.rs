@@ -150,6 +150,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("account_erased", 409, "The account's personal data has been erased."),
     ("legal_hold", 409, "The account is under legal hold: nothing is erased until the hold is cleared."),
     ("privacy_open_case", 409, "The account has an open case; deletion waits until it ends."),
+    (
+        "privacy_active_line",
+        409,
+        "The account still has a line in service; it ends (a cancellation) before its data is deleted.",
+    ),
     ("privacy_request_not_found", 404, "No privacy request has this id."),
     ("privacy_request_completed", 409, "The privacy request is already completed."),
     ("privacy_already_extended", 409, "The privacy request was already extended once."),

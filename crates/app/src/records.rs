@@ -54,6 +54,8 @@ pub enum Refusal {
     LegalHold,
     #[error("the account has an open case ({0}); deletion waits until it ends")]
     OpenCase(String),
+    #[error("the account still has a line in service ({0}); end it before deleting the account's data")]
+    ActiveLine(String),
     #[error("no privacy request has this id")]
     PrivacyNotFound,
     #[error("{0}")]
@@ -73,6 +75,7 @@ impl Refusal {
             Self::AccountErased => "account_erased",
             Self::LegalHold => "legal_hold",
             Self::OpenCase(_) => "privacy_open_case",
+            Self::ActiveLine(_) => "privacy_active_line",
             Self::PrivacyNotFound => "privacy_request_not_found",
             Self::Privacy(e) => e.code(),
         }
@@ -807,6 +810,14 @@ fn deletion_refusal(conn: &mut dyn Conn, account: &AccountId) -> Result<(), Erro
     }
     if let Some(open) = account_cases(conn, account)?.into_iter().find(|c| !c.status.is_terminal()) {
         return Err(Refusal::OpenCase(open.id.to_string()).into());
+    }
+    // Erasing a line in service would stop it working: the line ends first (a cancellation).
+    let lines = conn.records().lines_of_account(account)?;
+    if let Some(live) = lines
+        .iter()
+        .find(|l| !matches!(l.status, lineout_domain::LineStatus::Terminated | lineout_domain::LineStatus::PortedOut))
+    {
+        return Err(Refusal::ActiveLine(live.id.to_string()).into());
     }
     Ok(())
 }

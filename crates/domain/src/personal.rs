@@ -182,3 +182,47 @@ mod tests {
         assert_eq!(doc["facts"]["msisdn"], ERASED);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON documents whose keys are drawn from personal and other names.
+    fn doc() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec!["msisdn", "iccid", "note", "type", "amount", "facts", "items", "imei"]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9+ ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn split_leaves_no_personal_value_and_join_restores_the_document(original in doc(), seq in 1u64..1000) {
+            let mut body = original.clone();
+            let taken = split(&mut body, seq);
+            prop_assert!(leaks(&body).is_empty());
+            let refs: std::collections::HashSet<_> = taken.iter().map(|p| p.reference.clone()).collect();
+            prop_assert_eq!(refs.len(), taken.len(), "references are unique");
+            let mut back = body.clone();
+            join(&mut back, &|r| taken.iter().find(|p| p.reference == r).map(|p| p.value.clone()));
+            prop_assert_eq!(back, original);
+            // With everything erased, the document holds only erased markers in personal fields.
+            let mut erased = body;
+            join(&mut erased, &|_| None);
+            let mut again = erased.clone();
+            erase(&mut again, &[]);
+            prop_assert_eq!(again, erased, "a joined erased document is already erased");
+        }
+    }
+}

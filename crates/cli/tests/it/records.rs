@@ -288,6 +288,11 @@ async fn privacy_timers_fire_and_flag_overdue_requests() {
     open_account(&app, "ACC-C", "Cy Active", "4155550303", "8910042348144559387").await;
     let (status, body) = app.post("/api/v1/privacy-requests", json!({"account_id": "ACC-C", "kind": "deletion"})).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("privacy_open_case")), "{body}");
+    // A line still in service (its case withdrawn): deleting its data would stop it working.
+    let open_d = open_account(&app, "ACC-D", "Di Live", "4155550404", "8910042348144559395").await;
+    app.command(&open_d, json!({"type": "withdraw"})).await;
+    let (status, body) = app.post("/api/v1/privacy-requests", json!({"account_id": "ACC-D", "kind": "deletion"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("privacy_active_line")), "{body}");
     closed_account(&app, "ACC-B", "Bo Zhang", "4155550202", ICCID_B).await;
     app.post_ok("/api/v1/accounts/ACC-B/legal-hold", json!({"hold": true, "reason": "subpoena"}), StatusCode::OK).await;
     let (status, body) = app.post("/api/v1/privacy-requests", json!({"account_id": "ACC-B", "kind": "deletion"})).await;

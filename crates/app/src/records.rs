@@ -847,7 +847,55 @@ impl Engine {
     }
 }
 
-/// Tells whether an erased value stands in a document (for callers showing it).
-pub fn is_erased(v: &Value) -> bool {
-    v.as_str() == Some(ERASED)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_a_code_in_the_table_with_a_client_status() {
+        let all = [
+            Refusal::AccountMismatch,
+            Refusal::ExportNotFound,
+            Refusal::ExportNotReady,
+            Refusal::ExportFailed,
+            Refusal::TokenExpired,
+            Refusal::TokenUsed,
+            Refusal::WindowClosed(90),
+            Refusal::AccountErased,
+            Refusal::LegalHold,
+            Refusal::OpenCase("C-1".into()),
+            Refusal::ActiveLine("L-1".into()),
+            Refusal::PrivacyNotFound,
+            Refusal::Privacy(privacy::Error::AlreadyExtended),
+            Refusal::Privacy(privacy::Error::Completed),
+        ];
+        for r in all {
+            let status = crate::error::status_of(r.code());
+            assert!((400..500).contains(&status), "{} has status {status}", r.code());
+            assert_eq!(Error::from(r.clone()).code(), r.code());
+        }
+    }
+
+    #[test]
+    fn a_chained_body_holds_references_and_reads_back_whole() {
+        use lineout_domain::case::{Actor, EventKind};
+        let event = Event {
+            seq: 4,
+            at: time::macros::datetime!(2026-11-30 09:00 UTC),
+            actor: Actor::Customer,
+            kind: EventKind::ShipmentRecorded {
+                carrier: lineout_domain::case::Carrier::Ups,
+                tracking: "1Z999AA10123456784".into(),
+            },
+        };
+        let (body, taken) = chained_body(&event).unwrap();
+        assert!(!body.contains("1Z999AA10123456784"), "{body}");
+        assert_eq!(taken.len(), 1);
+        let mut value: Value = serde_json::from_str(&body).unwrap();
+        personal::join(&mut value, &|r| (r == taken[0].reference).then(|| taken[0].value.clone()));
+        assert_eq!(serde_json::from_value::<Event>(value).unwrap(), event);
+        let mut erased: Value = serde_json::from_str(&body).unwrap();
+        personal::join(&mut erased, &|_| None);
+        assert_eq!(erased["tracking"], ERASED);
+    }
 }

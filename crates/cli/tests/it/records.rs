@@ -161,6 +161,15 @@ async fn an_export_holds_exactly_the_accounts_data_through_a_single_use_link() {
     assert_eq!(items.len(), 2);
     assert!(items[0]["downloaded_at"].is_string() && items[1]["downloaded_at"].is_null(), "{list}");
     assert_eq!(app.get("/api/v1/accounts/ACC-B/exports").await.1["items"], json!([]));
+    // Exports stay available for 90 days after the account closed, then are refused.
+    let closed_a = app.engine.case(CaseId::parse(&case_a).unwrap()).await.unwrap().updated_at;
+    app.clock.set(closed_a + Duration::days(90));
+    request_export(&app, "ACC-A").await;
+    app.clock.set(closed_a + Duration::days(90) + Duration::minutes(1));
+    let (status, body) = app.post("/api/v1/accounts/ACC-A/exports", json!(null)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("export_window_closed")), "{body}");
+    let (status, body) = app.post("/api/v1/accounts/ACC-Z/exports", json!(null)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,6 +244,18 @@ async fn retention_scenario(app: TestApp) {
     let hashes_after = chain_hashes(&app, &case_a).await;
     assert_eq!(hashes_before, hashes_after);
     assert!(app.engine.projection_matches_replay(CaseId::parse(&case_a).unwrap()).await.unwrap());
+    // The audit notices a personal value that outlived the erasure (here: put back by hand).
+    let (id, acc) = (CaseId::parse(&case_a).unwrap(), lineout_domain::values::AccountId::parse("ACC-A").unwrap());
+    let stray =
+        lineout_domain::personal::Personal { reference: "99.0".into(), key: "iccid".into(), value: json!(ICCID_A) };
+    let (sid, sacc, sp) = (id.clone(), acc.clone(), stray.clone());
+    app.engine.writer().run(move |c| Ok(c.records().put_personal(&sid, &sacc, &[sp])?)).await.unwrap();
+    let engine = app.engine.clone();
+    let report = tokio::task::spawn_blocking(move || engine.audit_blocking()).await.unwrap().unwrap();
+    let (broken, what) = report.first_break.expect("the audit finds the stray value");
+    assert_eq!((broken.as_str(), what.contains("outlived")), (case_a.as_str(), true), "{what}");
+    app.engine.writer().run(move |c| Ok(c.records().erase_personal(&id, Some("msisdn"))?)).await.unwrap();
+    audit_ok(&app).await;
     // An erased account cannot be exported any more.
     let (status, body) = app.post("/api/v1/accounts/ACC-A/exports", json!(null)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("account_erased")));

@@ -39,7 +39,7 @@ pub enum PrivacyCommand {
         #[arg(long)]
         kind: String,
     },
-    /// List requests; --overdue lists those past a deadline.
+    /// List requests; --overdue lists those past a deadline (and exits 1 when there are any).
     List {
         #[arg(long)]
         overdue: bool,

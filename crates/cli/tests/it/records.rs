@@ -447,3 +447,115 @@ async fn the_documented_procedure_verifies_an_exported_chain_after_erasure() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("BROKEN at event 2"));
 }
+
+#[test]
+fn the_records_commands_export_hold_request_audit_and_retain() {
+    use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rec.db").display());
+    let mut config = lineout::config::Config::default();
+    config.database.url = url.clone();
+    let store = lineout::db::open_store(&config.database).unwrap();
+    store.migrate().unwrap();
+    let adapters = lineout_app::Adapters {
+        network: Arc::new(FakeNetwork::default()),
+        notifier: Arc::new(FakeNotifier::default()),
+        payments: Arc::new(FakePayments::default()),
+        webhooks: None,
+    };
+    let engine = lineout_app::Engine::start(
+        store,
+        Arc::new(lineout_adapters::SystemClock),
+        Arc::new(lineout_adapters::RandomIds),
+        adapters,
+        config.engine_config(),
+    )
+    .unwrap();
+    let case_id = lineout::block_on_engine(engine, async |e| {
+        use lineout_domain::account::{Account, AccountKind, Line, LineStatus, Locks, Plan};
+        use lineout_domain::values::{AccountId, Language, LineId, Money, Msisdn};
+        let account = |id: &str, name: &str| Account {
+            id: AccountId::parse(id).unwrap(),
+            holder_name: name.into(),
+            email: None,
+            alt_phone: None,
+            language: Language::En,
+            pin_hash: None,
+            locks: Locks::default(),
+            billing_cycle_day: 1,
+            kind: AccountKind::Residential,
+            owed: Money::usd(0),
+            prepaid_balance: Money::usd(0),
+        };
+        e.upsert_accounts(vec![account("A1", "Dee Export"), account("A2", "Eve Other")]).await.unwrap();
+        let line = |id: &str, acc: &str, n: &str| Line {
+            id: LineId::parse(id).unwrap(),
+            account_id: AccountId::parse(acc).unwrap(),
+            msisdn: Msisdn::parse(n).unwrap(),
+            iccid: None,
+            imsi: None,
+            eid: None,
+            plan: Plan::Prepaid,
+            status: LineStatus::Active,
+        };
+        e.upsert_lines(vec![line("L1", "A1", "4155550123"), line("L2", "A2", "4155550124")]).await.unwrap();
+        let req = lineout_app::OpenRequest {
+            callback: false,
+            kind: lineout_domain::case::CaseKind::Cancellation,
+            line: lineout_app::LineRef::Id(LineId::parse("L1").unwrap()),
+            channel: lineout_domain::Channel::Web,
+            timing: lineout_domain::Timing::Immediate,
+            note: None,
+        };
+        Ok(e.open_case(req, lineout_domain::case::Actor::Customer).await.unwrap().id.to_string())
+    })
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lineout"))
+            .args(["--database", &url])
+            .args(args)
+            .env("LINEOUT_LOG__LEVEL", "error")
+            .output()
+            .unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let zip = dir.path().join("a1.zip");
+    let out = run(&["export", "request", "--account", "A1", "--out", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let files = records_zip::read(&std::fs::read(&zip).unwrap()).unwrap();
+    assert!(files.iter().any(|(_, t)| t.contains("Dee Export")));
+    assert!(files.iter().all(|(_, t)| !t.contains("Eve Other") && !t.contains("4155550124")));
+    let out = run(&["export", "list", "--account", "A1"]);
+    assert!(out.status.success() && text(&out).contains("ready"), "{}", text(&out));
+    let out = run(&["export", "request", "--account", "NOPE", "--out", zip.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("account_not_found"), "{}", text(&out));
+
+    let out = run(&["legal-hold", "set", "--account", "A2", "--reason", "litigation"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["privacy", "open", "--account", "A2", "--kind", "deletion"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("legal_hold"), "{}", text(&out));
+    let out = run(&["privacy", "open", "--account", "A1", "--kind", "deletion"]);
+    assert!(text(&out).contains("privacy_open_case"), "{}", text(&out));
+    let out = run(&["privacy", "open", "--account", "A1", "--kind", "access"]);
+    assert!(out.status.success() && text(&out).contains("PRQ-"), "{}", text(&out));
+    let out = run(&["privacy", "list", "--overdue"]);
+    assert!(out.status.success(), "nothing is overdue yet: {}", text(&out));
+
+    let chain = dir.path().join("case.json");
+    let out = run(&["audit", "export", "--case", &case_id, "--out", chain.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&chain).unwrap()).unwrap();
+    assert_eq!(doc["case_id"], case_id.as_str());
+    assert!(!doc.to_string().contains("4155550123"), "the chain holds no number");
+    let out = run(&["audit", "verify"]);
+    assert!(out.status.success() && text(&out).contains("audit ok"), "{}", text(&out));
+    let out = run(&["retention", "run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["erased"], json!([]), "nothing is closed: nothing is erased");
+}

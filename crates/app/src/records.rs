@@ -86,6 +86,11 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// An export's id, derived from (but not revealing part of) its token's hash.
+fn export_id(token_hash: &str) -> String {
+    format!("EXP-{}", &sha256_hex(&format!("export-id:{token_hash}"))[..16])
+}
+
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
@@ -239,7 +244,7 @@ impl Engine {
                 let now = to_millis(engine.clock().now());
                 export_refusal(conn, &engine, &account, now)?;
                 let row = ExportRow {
-                    id: format!("EXP-{}", &token_hash[..16]),
+                    id: export_id(&token_hash),
                     account_id: account,
                     status: ExportStatus::Pending,
                     requested_at: now,
@@ -718,7 +723,7 @@ impl Engine {
                                 export_refusal(conn, &engine, &row.account_id, now)?;
                                 let token_hash = sha256_hex(&token);
                                 let export = ExportRow {
-                                    id: format!("EXP-{}", &token_hash[..16]),
+                                    id: export_id(&token_hash),
                                     account_id: row.account_id.clone(),
                                     status: ExportStatus::Pending,
                                     requested_at: now,

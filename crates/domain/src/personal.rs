@@ -23,8 +23,21 @@ pub const REF_KEY: &str = "$personal";
 /// Field names whose values are personal data wherever they appear in an event body.
 /// Each must deserialise from the text [`ERASED`] (a string, an optional string, or a
 /// value type that accepts it).
-pub const PERSONAL_KEYS: &[&str] =
-    &["msisdn", "iccid", "imsi", "eid", "imei", "email", "alt_phone", "holder_name", "note", "notes", "tracking"];
+/// Adapter `error` texts are included: they may quote a recipient ("550 <ada@…> unknown").
+pub const PERSONAL_KEYS: &[&str] = &[
+    "msisdn",
+    "iccid",
+    "imsi",
+    "eid",
+    "imei",
+    "email",
+    "alt_phone",
+    "holder_name",
+    "note",
+    "notes",
+    "tracking",
+    "error",
+];
 
 /// The fields kept for the required-records period after an account's other personal
 /// data is erased: the number a cancellation or port-out record is about.

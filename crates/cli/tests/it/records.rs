@@ -159,7 +159,8 @@ async fn an_export_holds_exactly_the_accounts_data_through_a_single_use_link() {
     let (_, list) = app.get("/api/v1/accounts/ACC-A/exports").await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert!(items[0]["downloaded_at"].is_string() && items[1]["downloaded_at"].is_null(), "{list}");
+    let downloaded = items.iter().filter(|e| e["downloaded_at"].is_string()).count();
+    assert_eq!(downloaded, 1, "{list}");
     assert_eq!(app.get("/api/v1/accounts/ACC-B/exports").await.1["items"], json!([]));
     // Exports stay available for 90 days after the account closed, then are refused.
     let closed_a = app.engine.case(CaseId::parse(&case_a).unwrap()).await.unwrap().updated_at;

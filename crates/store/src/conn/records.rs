@@ -317,7 +317,8 @@ impl<D: Db> RecordsConn for SqlConn<D> {
     }
 
     fn exports_of_account(&mut self, account: &AccountId, limit_n: u32) -> StoreResult<Vec<ExportRow>> {
-        let sql = format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE account_id = $1 ORDER BY id LIMIT $2");
+        let sql =
+            format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE account_id = $1 ORDER BY requested_at, id LIMIT $2");
         self.rows(&sql, &[account.as_str().into(), limit(limit_n)], export_row)
     }
 

@@ -12,7 +12,7 @@ use crate::ports::{CaseFilter, Conn, StoredEvent};
 use crate::records_port::{ExportRow, ExportStatus, PrivacyRow, RetentionCandidate};
 use crate::records_zip::{self, Table};
 use lineout_domain::case::{Case, CaseKind, Event};
-use lineout_domain::personal::{self, ERASED, RECORD_KEYS};
+use lineout_domain::personal::{self, RECORD_KEYS};
 use lineout_domain::privacy::{self, RequestKind, RequestStatus};
 use lineout_domain::values::{AccountId, CaseId};
 use serde_json::{Value, json};
@@ -855,6 +855,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lineout_domain::personal::ERASED;
 
     #[test]
     fn every_refusal_has_a_code_in_the_table_with_a_client_status() {

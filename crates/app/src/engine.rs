@@ -105,6 +105,8 @@ pub struct CaseDetail {
 pub struct AuditReport {
     pub cases: u64,
     pub events: u64,
+    /// Cases of erased accounts checked for leftover personal data.
+    pub erased_cases: u64,
     /// The first broken case and what broke.
     pub first_break: Option<(CaseId, String)>,
 }
@@ -176,6 +178,14 @@ impl Engine {
     }
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+    /// The clock (records use cases run outside this module).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
+    }
+    /// The id and secret generator.
+    pub fn ids(&self) -> Arc<dyn IdGen> {
+        Arc::clone(&self.inner.ids)
     }
     pub fn writer(&self) -> &Writer {
         &self.inner.writer
@@ -413,6 +423,14 @@ impl Engine {
                 if let Err(b) = chain::verify(id.as_str(), &links) {
                     report.first_break = Some((id, b.to_string()));
                     return Ok(report);
+                }
+                // A case of an erased account: no personal value left but what must be kept.
+                if let Some(problem) = crate::records::audit_erased_case(conn.as_mut(), &id, &events)? {
+                    report.erased_cases += 1;
+                    if !problem.is_empty() {
+                        report.first_break = Some((id, problem));
+                        return Ok(report);
+                    }
                 }
                 after = Some(id);
             }
@@ -744,13 +762,7 @@ fn each_row<T>(
 
 fn detail_in(conn: &mut dyn Conn, id: &CaseId) -> Result<CaseDetail, Error> {
     let record = conn.get_case(id)?.ok_or_else(|| not_found("case", id.as_str()))?;
-    let events = conn
-        .events(id)?
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Event>(&e.body).map_err(|err| Error::Storage(format!("unreadable event: {err}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let events = crate::records::read_events(conn, id)?;
     let timers = conn.timers(id)?;
     let outbox = conn.outbox_for_case(id)?;
     Ok(CaseDetail { case: record.case, events, timers, outbox })
@@ -904,6 +916,7 @@ fn persist(
     let mut outbox = Vec::new();
     let mut timer_ops = Vec::new();
     let mut ledger = Vec::new();
+    let mut personal = Vec::new();
     for kind in kinds {
         let seq = case.as_ref().map_or(0, |c| c.version) + 1;
         let event = Event { seq, at: now, actor: actor.clone(), kind };
@@ -915,7 +928,9 @@ fn persist(
                 c
             }
         };
-        let body = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
+        // Personal values leave the chained body for the erasable side table (see `records`).
+        let (body, taken) = crate::records::chained_body(&event)?;
+        personal.extend(taken);
         let hash = chain::event_hash(&last_hash, id.as_str(), seq, &body);
         let (effects, timers) = effects::consequences(&next, &event.kind, policy);
         for (i, effect) in effects.into_iter().enumerate() {
@@ -972,6 +987,9 @@ fn persist(
         conn.update_case(&record, expected_version)?;
     }
     conn.append_events(&stored)?;
+    if !personal.is_empty() {
+        conn.records().put_personal(id, &record.case.facts.account_id, &personal)?;
+    }
     for op in timer_ops {
         match op {
             TimerOp::Set(kind, due_at) => conn.set_timer(crate::ports::TimerRow { case_id: id, kind, due_at })?,
@@ -1385,10 +1403,8 @@ impl Engine {
             };
             let account =
                 c.get_account(&case.facts.account_id)?.ok_or_else(|| Error::Internal("case without account".into()))?;
-            let accessories = c
-                .events(&id)?
-                .iter()
-                .filter_map(|e| serde_json::from_str::<Event>(&e.body).ok())
+            let accessories = crate::records::read_events(c, &id)?
+                .into_iter()
                 .find_map(|e| match e.kind {
                     EventKind::DeviceReturnRequested { accessories, .. } => Some(accessories),
                     _ => None,

@@ -31,6 +31,9 @@ pub enum Error {
     NoTransferPin,
     #[error("port request refused: {}", .0.code())]
     PortRefused(lineout_domain::case::PortRefusal),
+    /// A records request (export, privacy request, legal hold) was refused.
+    #[error(transparent)]
+    Records(#[from] crate::records::Refusal),
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -71,6 +74,7 @@ impl Error {
             Self::Overloaded => "overloaded",
             Self::NoTransferPin => "no_transfer_pin",
             Self::PortRefused(r) => r.code(),
+            Self::Records(r) => r.code(),
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
             Self::LedgerCurrencyMismatch { .. } => "ledger_currency_mismatch",
@@ -152,6 +156,25 @@ pub const CODES: &[(&str, u16, &str)] = &[
         409,
         "This account already has a ledger entry with this reference and different content.",
     ),
+    // Records: exports, privacy requests, legal holds, retention.
+    ("export_account_mismatch", 403, "The customer may export only their own account's data."),
+    ("export_not_found", 404, "No export has this download token."),
+    ("export_not_ready", 409, "The export is still being produced; retry later."),
+    ("export_failed", 409, "The export could not be produced; request a new one."),
+    ("export_token_expired", 410, "The download link has expired; request a new export."),
+    ("export_token_used", 410, "The download link was already used; request a new export."),
+    ("export_window_closed", 409, "The account closed longer ago than the policy allows exports for."),
+    ("account_erased", 409, "The account's personal data has been erased."),
+    ("legal_hold", 409, "The account is under legal hold: nothing is erased until the hold is cleared."),
+    ("privacy_open_case", 409, "The account has an open case; deletion waits until it ends."),
+    (
+        "privacy_active_line",
+        409,
+        "The account still has a line in service; it ends (a cancellation) before its data is deleted.",
+    ),
+    ("privacy_request_not_found", 404, "No privacy request has this id."),
+    ("privacy_request_completed", 409, "The privacy request is already completed."),
+    ("privacy_already_extended", 409, "The privacy request was already extended once."),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),

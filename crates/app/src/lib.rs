@@ -10,6 +10,9 @@ pub mod ledger_import;
 pub mod metrics;
 pub mod notices;
 pub mod ports;
+pub mod records;
+pub mod records_port;
+pub mod records_zip;
 pub mod secrets;
 pub mod writer;
 

@@ -43,3 +43,12 @@ pub(crate) fn commit(jobs: usize) {
 pub(crate) fn dead_letter(effect: &str) {
     metrics::counter!(DEAD_LETTERS, "effect" => effect.to_owned()).increment(1);
 }
+
+/// Gauge of privacy requests past a deadline (acknowledgement or completion), set by the
+/// privacy timer step.
+pub const PRIVACY_OVERDUE: &str = "lineout_privacy_requests_overdue";
+
+/// Sets the overdue privacy request gauge.
+pub(crate) fn privacy_overdue(n: u64) {
+    metrics::gauge!(PRIVACY_OVERDUE).set(n as f64);
+}

@@ -408,6 +408,9 @@ pub trait Conn: Send {
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+
+    // Records: personal data, legal holds, exports, privacy requests (see `records_port`).
+    fn records(&mut self) -> &mut dyn crate::records_port::RecordsConn;
 }
 
 /// An adapter's failure: retryable ones are retried with backoff, others dead-lettered.

@@ -65,6 +65,18 @@ pub enum Command {
     Config(ConfigCommand),
     /// Measure throughput, latency and memory on this machine (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
+    /// Export everything about an account (a zip of JSON and CSV files).
+    #[command(subcommand)]
+    Export(crate::records::ExportCommand),
+    /// Privacy requests (access, deletion) with their CCPA timers.
+    #[command(subcommand)]
+    Privacy(crate::records::PrivacyCommand),
+    /// Set or clear an account's legal hold.
+    #[command(subcommand)]
+    LegalHold(crate::records::LegalHoldCommand),
+    /// Apply the retention policy (erase closed accounts' personal data after the policy's days).
+    #[command(subcommand)]
+    Retention(crate::records::RetentionCommand),
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +200,15 @@ pub struct CaseOpenArgs {
 pub enum AuditCommand {
     /// Walk every case's hash chain; exit 1 at the first broken event.
     Verify,
+    /// Write a case's events with their hashes (JSON) for verification (docs/audit.md).
+    Export {
+        /// The case id.
+        #[arg(long)]
+        case: String,
+        /// Where to write the JSON (standard output when omitted).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod import;
 pub mod logging;
 pub mod outbox;
+pub mod records;
 pub mod rnd;
 pub mod rows;
 pub mod serve;
@@ -166,6 +167,13 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Demo(args) => demo::command(&config, args.seed, args.accounts as usize).map(|()| Outcome::Success),
         Command::Case(cmd) => cases::command(db::start_engine(&config)?, cmd).map(|()| Outcome::Success),
         Command::Audit(AuditCommand::Verify) => audit::verify(&db::start_engine(&config)?),
+        Command::Audit(AuditCommand::Export { case, out }) => {
+            records::audit_export(&db::start_engine(&config)?, &case, out)
+        }
+        Command::Export(cmd) => records::export(db::start_engine(&config)?, cmd),
+        Command::Privacy(cmd) => records::privacy(db::start_engine(&config)?, cmd),
+        Command::LegalHold(cmd) => records::legal_hold(db::start_engine(&config)?, cmd),
+        Command::Retention(cmd) => records::retention(db::start_engine(&config)?, cmd),
         Command::Token(TokenCommand::Create { scopes, label }) => {
             token::command(db::start_engine(&config)?, scopes, label).map(|()| Outcome::Success)
         }

@@ -108,6 +108,10 @@ pub async fn worker_loop(engine: Engine, idle: Duration, mut stop: watch::Receiv
                 tracing::error!(code = e.code(), error = ?e, "outbox step failed");
             }
         }
+        // Records: exports, privacy timers, the daily retention run.
+        let (records_busy, records_failed) = crate::records::worker_step(&engine).await;
+        busy |= records_busy;
+        failed |= records_failed;
         let pause = if failed {
             failures = failures.saturating_add(1);
             idle.saturating_mul(1u32 << failures.min(16)).min(MAX_FAILURE_BACKOFF).max(idle)

@@ -10,7 +10,9 @@ pub mod case;
 pub mod chain;
 pub mod effects;
 pub mod ledger;
+pub mod personal;
 pub mod policy;
+pub mod privacy;
 pub mod values;
 
 pub use account::{Account, AccountKind, Device, Line, LineStatus, Locks, Ownership, Plan};

@@ -37,6 +37,8 @@ pub struct Policy {
     pub port_out: PortOut,
     /// Device returns: what comes back, where it goes, and the reminders.
     pub device_return: DeviceReturn,
+    /// Records: data exports, privacy request timers, retention and erasure.
+    pub records: Records,
     /// The final bill when service ends: to the cycle end, or prorated by day.
     pub final_bill: FinalBillPolicy,
 }
@@ -49,6 +51,40 @@ pub enum FinalBillMode {
     EndOfCycle,
     /// Service ends now; the unused days of the cycle are credited (or not charged) by day count.
     ImmediateProrated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Records {
+    /// Hours a data export's download link stays valid (1-720).
+    pub export_link_hours: u32,
+    /// Days after an account closes during which its data can still be exported (0-365).
+    pub export_after_close_days: u32,
+    /// Days after an account closes before its personal data is erased (at least
+    /// `export_after_close_days`, at most 3650).
+    pub erase_after_days: u32,
+    /// Days port-out and cancellation records are kept (at least 1095: 3 years).
+    pub required_records_days: u32,
+    /// Business days to acknowledge a privacy request (1-10, CCPA regs §7021).
+    pub privacy_ack_business_days: u32,
+    /// Days to complete a privacy request (1-45).
+    pub privacy_complete_days: u32,
+    /// Days a privacy request may be extended by, once, with notice (0-45).
+    pub privacy_extension_days: u32,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            export_link_hours: 72,
+            export_after_close_days: 90,
+            erase_after_days: 120,
+            required_records_days: 1095,
+            privacy_ack_business_days: 10,
+            privacy_complete_days: 45,
+            privacy_extension_days: 45,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +256,7 @@ impl Default for Policy {
             port_out: PortOut::default(),
             device_return: DeviceReturn::default(),
             final_bill: FinalBillPolicy::default(),
+            records: Records::default(),
         }
     }
 }
@@ -371,6 +408,26 @@ impl Policy {
             "refund.methods",
             "must list each method at most once, at least one, including refund.default_method",
         );
+        let rec = &self.records;
+        check((1..=720).contains(&rec.export_link_hours), "records.export_link_hours", "must be 1-720");
+        check(rec.export_after_close_days <= 365, "records.export_after_close_days", "must be 0-365");
+        check(
+            rec.erase_after_days >= rec.export_after_close_days && rec.erase_after_days <= 3650,
+            "records.erase_after_days",
+            "must be at least export_after_close_days and at most 3650",
+        );
+        check(
+            (1095..=3650).contains(&rec.required_records_days),
+            "records.required_records_days",
+            "must be 1095-3650 (port-out and cancellation records are kept at least 3 years)",
+        );
+        check(
+            (1..=10).contains(&rec.privacy_ack_business_days),
+            "records.privacy_ack_business_days",
+            "must be 1-10 (CCPA regs §7021)",
+        );
+        check((1..=45).contains(&rec.privacy_complete_days), "records.privacy_complete_days", "must be 1-45");
+        check(rec.privacy_extension_days <= 45, "records.privacy_extension_days", "must be 0-45");
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 

@@ -80,6 +80,43 @@ pub fn luhn_check_digit(payload: &str) -> u8 {
 }
 
 macro_rules! string_newtype_serde {
+    ($t:ident, erasable) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                // Stored data may hold an erased value (see `personal`); outside input never does.
+                if s == crate::personal::ERASED {
+                    return Ok($t(s));
+                }
+                <$t>::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+        impl $t {
+            /// The value that stands for an erased one (read back from storage only).
+            pub fn erased() -> Self {
+                $t(crate::personal::ERASED.to_owned())
+            }
+            pub fn is_erased(&self) -> bool {
+                self.0 == crate::personal::ERASED
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                <$t>::parse(s)
+            }
+        }
+    };
     ($t:ty) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -134,6 +171,11 @@ impl Msisdn {
     /// Re-reads a number lineout itself stored after parsing it: checks only the
     /// E.164 shape (`+` and 8-15 digits), skipping the costly numbering-plan check.
     pub fn from_stored(stored: &str) -> Result<Self, ValueError> {
+        // An erased number (see `personal`) reads back as the erased marker; the store may
+        // suffix it to keep its column unique.
+        if stored.starts_with(crate::personal::ERASED) {
+            return Ok(Self(crate::personal::ERASED.to_owned()));
+        }
         let digits = stored.strip_prefix('+').unwrap_or("");
         if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(stored.to_owned()))
@@ -143,6 +185,13 @@ impl Msisdn {
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// The value that stands for an erased number (read back from storage only).
+    pub fn erased() -> Self {
+        Self(crate::personal::ERASED.to_owned())
+    }
+    pub fn is_erased(&self) -> bool {
+        self.0 == crate::personal::ERASED
     }
     /// The last four digits, the only part safe to show before authentication.
     pub fn last4(&self) -> &str {
@@ -193,7 +242,7 @@ impl Iccid {
         &self.0
     }
 }
-string_newtype_serde!(Iccid);
+string_newtype_serde!(Iccid, erasable);
 
 /// A subscriber identity (IMSI): exactly 15 digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -212,7 +261,7 @@ impl Imsi {
         &self.0
     }
 }
-string_newtype_serde!(Imsi);
+string_newtype_serde!(Imsi, erasable);
 
 /// An eUICC identifier (EID): exactly 32 digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -231,7 +280,7 @@ impl Eid {
         &self.0
     }
 }
-string_newtype_serde!(Eid);
+string_newtype_serde!(Eid, erasable);
 
 /// A handset identity (IMEI): 15 digits, the last a Luhn check digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -246,7 +295,7 @@ impl Imei {
         &self.0
     }
 }
-string_newtype_serde!(Imei);
+string_newtype_serde!(Imei, erasable);
 
 /// An email address, checked for shape only (delivery proves the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -274,7 +323,7 @@ impl Email {
         &self.0
     }
 }
-string_newtype_serde!(Email);
+string_newtype_serde!(Email, erasable);
 
 /// An identifier chosen by the operator or by lineout: 1-64 of `[A-Za-z0-9._-]`.
 macro_rules! id_type {

@@ -140,7 +140,11 @@ pub(crate) fn device(r: &dyn Row) -> StoreResult<Device> {
     Ok(Device {
         id: parsed(DeviceId::parse(&r.text(0)?), "device id")?,
         line_id: parsed(LineId::parse(&r.text(1)?), "line id")?,
-        imei: parsed(Imei::parse(&r.text(2)?), "imei")?,
+        imei: {
+            // An erased device (records) keeps the erased marker in place of its IMEI.
+            let imei = r.text(2)?;
+            if imei == lineout_domain::personal::ERASED { Imei::erased() } else { parsed(Imei::parse(&imei), "imei")? }
+        },
         model: r.text(3)?,
         price: money(r.int(4)?, &r.text(5)?)?,
         ownership: some(ownership_parse(&r.text(6)?), "ownership")?,

@@ -85,7 +85,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("money_columns_and_ledger_lookup", money_columns_and_ledger_lookup),
     ("tokens_insert_find", tokens_insert_find),
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
+    ("records_personal_data_and_erasure", records::records_personal_data_and_erasure),
+    ("records_exports_privacy_and_schedules", records::records_exports_privacy_and_schedules),
 ];
+
+mod records;
+pub use records::{records_exports_privacy_and_schedules, records_personal_data_and_erasure};
 
 /// Runs every check, each on a fresh database from `fresh`.
 pub fn run_all(fresh: &dyn Fn() -> Box<dyn Fixture>) {

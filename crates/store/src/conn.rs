@@ -21,6 +21,8 @@ use lineout_domain::case::{Case, CaseKind, Notice, Status, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
 
+mod records;
+
 /// A connection of either backend.
 pub(crate) struct SqlConn<D> {
     db: D,
@@ -861,6 +863,10 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
         self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
+    }
+
+    fn records(&mut self) -> &mut dyn lineout_app::records_port::RecordsConn {
+        self
     }
 }
 

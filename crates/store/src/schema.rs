@@ -458,11 +458,145 @@ ALTER TABLE devices ADD COLUMN remaining_installments_cents BIGINT NOT NULL DEFA
     CONSTRAINT devices_remaining_installments_check CHECK (remaining_installments_cents >= 0);
 "#;
 
+/// Version 7: records. `personal_data` holds the personal values taken out of chained
+/// event bodies (erasable without touching `events`); `account_records` the legal hold
+/// and erasure state; `exports` the data exports (token stored hashed); `privacy_requests`
+/// the CCPA requests with their timers; `schedules` named next-run times (retention).
+const SQLITE_V7: &str = r#"
+CREATE TABLE personal_data (
+    case_id    TEXT NOT NULL,
+    ref        TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    CONSTRAINT personal_data_pkey PRIMARY KEY (case_id, ref)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX personal_data_account_idx ON personal_data (account_id);
+CREATE TABLE account_records (
+    account_id  TEXT NOT NULL,
+    legal_hold  INTEGER NOT NULL,
+    hold_reason TEXT,
+    erased_at   INTEGER,
+    kept_until  INTEGER,
+    updated_at  INTEGER NOT NULL,
+    CONSTRAINT account_records_pkey PRIMARY KEY (account_id)
+) STRICT;
+CREATE TABLE exports (
+    id            TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    requested_at  INTEGER NOT NULL,
+    requested_by  TEXT NOT NULL,
+    token_hash    TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    ready_at      INTEGER,
+    downloaded_at INTEGER,
+    size_bytes    INTEGER,
+    error         TEXT,
+    data          TEXT,
+    CONSTRAINT exports_pkey PRIMARY KEY (id),
+    CONSTRAINT exports_token_hash_key UNIQUE (token_hash)
+) STRICT;
+CREATE INDEX exports_account_idx ON exports (account_id, id);
+CREATE INDEX exports_status_idx ON exports (status, id);
+CREATE TABLE privacy_requests (
+    id               TEXT NOT NULL,
+    account_id       TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    received_at      INTEGER NOT NULL,
+    ack_due_at       INTEGER NOT NULL,
+    due_at           INTEGER NOT NULL,
+    extended         INTEGER NOT NULL,
+    extension_notice TEXT,
+    acknowledged_at  INTEGER,
+    completed_at     INTEGER,
+    ack_overdue      INTEGER NOT NULL,
+    overdue          INTEGER NOT NULL,
+    next_check_at    INTEGER,
+    outcome          TEXT,
+    CONSTRAINT privacy_requests_pkey PRIMARY KEY (id)
+) STRICT;
+CREATE INDEX privacy_requests_next_idx ON privacy_requests (next_check_at);
+CREATE INDEX privacy_requests_account_idx ON privacy_requests (account_id);
+CREATE TABLE schedules (
+    name TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    CONSTRAINT schedules_pkey PRIMARY KEY (name)
+) STRICT;
+"#;
+
+const POSTGRES_V7: &str = r#"
+CREATE TABLE personal_data (
+    case_id    TEXT COLLATE "C" NOT NULL,
+    ref        TEXT COLLATE "C" NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    CONSTRAINT personal_data_pkey PRIMARY KEY (case_id, ref)
+);
+CREATE INDEX personal_data_account_idx ON personal_data (account_id);
+CREATE TABLE account_records (
+    account_id  TEXT COLLATE "C" NOT NULL,
+    legal_hold  BOOLEAN NOT NULL,
+    hold_reason TEXT,
+    erased_at   BIGINT,
+    kept_until  BIGINT,
+    updated_at  BIGINT NOT NULL,
+    CONSTRAINT account_records_pkey PRIMARY KEY (account_id)
+);
+CREATE TABLE exports (
+    id            TEXT COLLATE "C" NOT NULL,
+    account_id    TEXT COLLATE "C" NOT NULL,
+    status        TEXT NOT NULL,
+    requested_at  BIGINT NOT NULL,
+    requested_by  TEXT NOT NULL,
+    token_hash    TEXT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    ready_at      BIGINT,
+    downloaded_at BIGINT,
+    size_bytes    BIGINT,
+    error         TEXT,
+    data          TEXT,
+    CONSTRAINT exports_pkey PRIMARY KEY (id),
+    CONSTRAINT exports_token_hash_key UNIQUE (token_hash)
+);
+CREATE INDEX exports_account_idx ON exports (account_id, id);
+CREATE INDEX exports_status_idx ON exports (status, id);
+CREATE TABLE privacy_requests (
+    id               TEXT COLLATE "C" NOT NULL,
+    account_id       TEXT COLLATE "C" NOT NULL,
+    kind             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    received_at      BIGINT NOT NULL,
+    ack_due_at       BIGINT NOT NULL,
+    due_at           BIGINT NOT NULL,
+    extended         BOOLEAN NOT NULL,
+    extension_notice TEXT,
+    acknowledged_at  BIGINT,
+    completed_at     BIGINT,
+    ack_overdue      BOOLEAN NOT NULL,
+    overdue          BOOLEAN NOT NULL,
+    next_check_at    BIGINT,
+    outcome          TEXT,
+    CONSTRAINT privacy_requests_pkey PRIMARY KEY (id)
+);
+CREATE INDEX privacy_requests_next_idx ON privacy_requests (next_check_at);
+CREATE INDEX privacy_requests_account_idx ON privacy_requests (account_id);
+CREATE TABLE schedules (
+    name TEXT COLLATE "C" NOT NULL,
+    at   BIGINT NOT NULL,
+    CONSTRAINT schedules_pkey PRIMARY KEY (name)
+);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (4, SQLITE_V4)],
-        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (4, POSTGRES_V4)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (4, SQLITE_V4), (7, SQLITE_V7)],
+        Dialect::Postgres => {
+            &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (4, POSTGRES_V4), (7, POSTGRES_V7)]
+        }
     }
 }
 

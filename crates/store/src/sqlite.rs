@@ -153,6 +153,11 @@ const UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("api_tokens.id", "api_tokens_pkey"),
     ("api_tokens.secret_hash", "api_tokens_secret_hash_key"),
     ("schema_migrations.version", "schema_migrations_pkey"),
+    // Records (schema version 7).
+    ("personal_data.case_id, personal_data.ref", "personal_data_pkey"),
+    ("exports.id", "exports_pkey"),
+    ("exports.token_hash", "exports_token_hash_key"),
+    ("privacy_requests.id", "privacy_requests_pkey"),
 ];
 
 fn classify(e: rusqlite::Error) -> DbError {

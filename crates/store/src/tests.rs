@@ -124,6 +124,8 @@ conformance_tests!(
     money_columns_and_ledger_lookup,
     tokens_insert_find,
     corrupt_rows_are_errors,
+    records_personal_data_and_erasure,
+    records_exports_privacy_and_schedules,
 );
 
 #[test]

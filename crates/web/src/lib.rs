@@ -13,6 +13,7 @@ mod ledger;
 pub mod metrics;
 mod numbers;
 mod openapi;
+mod records;
 mod routes;
 mod state;
 

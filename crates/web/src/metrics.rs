@@ -199,8 +199,13 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 /// Sets the gauges read from the store. A failed read is logged and reported as
 /// `lineout_store_up 0`; the request metrics are served all the same.
 async fn record_store_gauges(engine: &Engine) {
-    let read = tokio::try_join!(engine.outbox_stats(), engine.earliest_timer(), engine.case_counts());
-    let (outbox, earliest, counts) = match read {
+    let read = tokio::try_join!(
+        engine.outbox_stats(),
+        engine.earliest_timer(),
+        engine.case_counts(),
+        engine.overdue_privacy_requests()
+    );
+    let (outbox, earliest, counts, privacy_overdue) = match read {
         Ok(figures) => figures,
         Err(e) => {
             tracing::warn!(code = e.code(), error = %e, "metrics: cannot read the store's figures");
@@ -215,6 +220,7 @@ async fn record_store_gauges(engine: &Engine) {
     metrics::gauge!(OUTBOX_DEAD).set(outbox.dead as f64);
     metrics::gauge!(OUTBOX_OLDEST_PENDING_AGE).set(outbox.oldest_pending_at.map_or(0.0, age));
     metrics::gauge!(TIMER_LAG).set(earliest.map_or(0.0, age));
+    metrics::gauge!(lineout_app::metrics::PRIVACY_OVERDUE).set(privacy_overdue as f64);
     // Every status, so one that empties drops to 0 instead of keeping its last count.
     for status in Status::ALL {
         let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);

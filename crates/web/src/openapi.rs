@@ -48,6 +48,14 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::check_authenticity,
         crate::cases::return_label,
         crate::cases::statement,
+        crate::records::request_export,
+        crate::records::list_exports,
+        crate::records::download_export,
+        crate::records::legal_hold,
+        crate::records::open_privacy_request,
+        crate::records::list_privacy_requests,
+        crate::records::get_privacy_request,
+        crate::records::privacy_step,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),
@@ -56,6 +64,7 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         (name = "accounts", description = "Accounts, lines and devices."),
         (name = "import", description = "Bulk imports, up to 1,000 rows a request."),
         (name = "system", description = "Health, metrics and this document."),
+        (name = "records", description = "Data exports, legal holds and privacy requests."),
     )
 )]
 struct ApiDoc;

@@ -48,6 +48,15 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
     ("GET", "/api/v1/cases/{id}/return-label", || get(cases::return_label)),
     ("GET", "/api/v1/cases/{id}/statement", || get(cases::statement)),
+    // Records: exports, legal holds, privacy requests.
+    ("POST", "/api/v1/accounts/{id}/exports", || post(crate::records::request_export)),
+    ("GET", "/api/v1/accounts/{id}/exports", || get(crate::records::list_exports)),
+    ("GET", "/api/v1/exports/{token}", || get(crate::records::download_export)),
+    ("POST", "/api/v1/accounts/{id}/legal-hold", || post(crate::records::legal_hold)),
+    ("POST", "/api/v1/privacy-requests", || post(crate::records::open_privacy_request)),
+    ("GET", "/api/v1/privacy-requests", || get(crate::records::list_privacy_requests)),
+    ("GET", "/api/v1/privacy-requests/{id}", || get(crate::records::get_privacy_request)),
+    ("POST", "/api/v1/privacy-requests/{id}/steps", || post(crate::records::privacy_step)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

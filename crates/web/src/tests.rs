@@ -767,7 +767,10 @@ async fn the_document_describes_exactly_the_routes() {
         let op = &paths.get(*path).unwrap_or_else(|| panic!("{path} is not documented"))[method.to_lowercase()];
         assert!(op.is_object(), "{method} {path} is not documented");
         let secured = op.get("security").is_some();
-        let public = matches!(*path, "/health" | "/api/v1/openapi.json" | "/metrics" | "/api/v1/authenticity/{code}");
+        let public = matches!(
+            *path,
+            "/health" | "/api/v1/openapi.json" | "/metrics" | "/api/v1/authenticity/{code}" | "/api/v1/exports/{token}"
+        );
         assert_eq!(secured, !public, "{method} {path}: security");
         if secured {
             for status in ["401", "403", "500"] {

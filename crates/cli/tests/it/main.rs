@@ -11,6 +11,7 @@ mod money;
 mod network;
 mod notify;
 mod portout;
+mod records;
 mod refunds;
 mod returns;
 mod support;

@@ -31,6 +31,8 @@ pub enum Error {
     NoTransferPin,
     #[error("port request refused: {}", .0.code())]
     PortRefused(lineout_domain::case::PortRefusal),
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: i64 },
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -65,6 +67,7 @@ impl Error {
             Self::Overloaded => "overloaded",
             Self::NoTransferPin => "no_transfer_pin",
             Self::PortRefused(r) => r.code(),
+            Self::RateLimited { .. } => "rate_limited",
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
         }
@@ -135,6 +138,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_date", 422, "The requested date is in the past or more than a year ahead."),
     ("invalid_text", 422, "A text field is empty, too long or has control characters."),
     ("missing_reference", 422, "A referenced account or line does not exist."),
+    ("verification_locked", 423, "Too many wrong verification attempts: verification is locked for a while (`details.until`)."),
+    ("code_invalid", 422, "The one-time code is not valid for this case."),
+    ("code_expired", 422, "The one-time code has expired or a newer code replaced it; ask for a new one."),
+    ("code_used", 422, "The one-time code was already used."),
+    ("pin_invalid", 422, "The account PIN is wrong."),
+    ("no_pin", 422, "The account has no PIN; use another verification method."),
+    ("photo_id_expired", 422, "The photo ID has expired."),
+    ("invalid_photo_id", 422, "A photo ID needs its type, the last 4 characters of its number and its expiry date."),
+    ("verification_method_not_allowed", 422, "The case's channel does not accept this verification method."),
+    ("rate_limited", 429, "Too many requests (codes per line, attempts per client); retry after `details.retry_after_seconds`."),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),

@@ -171,8 +171,8 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
             ),
             Notice::VerificationCode => t(
                 "您的验证码",
-                format!("申请 {id} 的验证码是 {code}，有效期至 {deadline}。切勿告诉任何来电者。"),
-                format!("申请 {id} 的验证码：{code}，有效至 {deadline}，切勿告诉他人。"),
+                format!("申请 {id} 的一次性验证码是 {code}，有效期至 {deadline}。切勿告诉任何来电者。"),
+                format!("申请 {id} 的一次性验证码：{code}，有效至 {deadline}，切勿告诉他人。"),
             ),
             Notice::VerificationLocked => t(
                 "验证错误次数过多，已锁定",

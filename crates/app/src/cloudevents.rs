@@ -362,7 +362,13 @@ mod tests {
         let t = datetime!(2025-03-15 12:00:00 UTC);
         let usd = Money::usd;
         let kinds = vec![
-            EventKind::IdentityVerified { method: VerificationMethod::OneTimeCode, channel: None, client: None, code_id: None, photo_id: None },
+            EventKind::IdentityVerified {
+                method: VerificationMethod::OneTimeCode,
+                channel: None,
+                client: None,
+                code_id: None,
+                photo_id: None,
+            },
             EventKind::SettlementRequired { owed: usd(1_250) },
             EventKind::PaymentRecorded { amount: usd(1_250), reference: "PAY-1".into() },
             EventKind::BalanceWrittenOff { amount: usd(90), reason: "small".into(), limit_cents: 500 },

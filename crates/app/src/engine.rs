@@ -183,9 +183,7 @@ impl Engine {
         } else {
             config.verification_key.clone().into_bytes()
         };
-        Ok(Engine {
-            inner: Arc::new(Inner { store, writer, readers, clock, ids, adapters, config, verification_key }),
-        })
+        Ok(Engine { inner: Arc::new(Inner { store, writer, readers, clock, ids, adapters, config, verification_key }) })
     }
 
     pub fn policy(&self) -> &Policy {
@@ -853,8 +851,14 @@ fn verified(
     if case.verification == lineout_domain::case::Step::Done {
         return Ok(case);
     }
-    let (case, refused) =
-        execute_reporting(conn, config, &case.id, &Command::VerifyIdentity { proof, client: None }, &Actor::System, now)?;
+    let (case, refused) = execute_reporting(
+        conn,
+        config,
+        &case.id,
+        &Command::VerifyIdentity { proof, client: None },
+        &Actor::System,
+        now,
+    )?;
     match refused {
         Some(e) => Err(Error::Case(e)),
         None => Ok(case),
@@ -893,6 +897,11 @@ fn execute_reporting(
         EventKind::VerificationFailed { reason, .. } => Some(*reason),
         _ => None,
     });
+    // The attempt that reaches the limit answers with the lock it caused.
+    let verification_refused = match kinds.iter().any(|k| matches!(k, EventKind::VerificationLocked { .. })) {
+        true => Some(lineout_domain::verification::Refusal::Locked),
+        false => verification_refused,
+    };
     let ported = kinds.iter().any(|k| matches!(k, EventKind::PortedOut));
     let case = persist(conn, config, Some(record), id, kinds, actor, now)?;
     // A failed verification attempt is recorded, then reported (with the lock, if any).

@@ -176,7 +176,9 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
             ),
             Notice::VerificationLocked => t(
                 "验证错误次数过多，已锁定",
-                format!("申请 {id} 的验证错误次数过多，验证已锁定至 {deadline}。如非本人操作，请通过官方渠道联系我们。"),
+                format!(
+                    "申请 {id} 的验证错误次数过多，验证已锁定至 {deadline}。如非本人操作，请通过官方渠道联系我们。"
+                ),
                 format!("{id} 验证错误过多，锁定至{deadline}。非本人请联系我们。"),
             ),
             Notice::AccountLocked => t(

@@ -6,12 +6,12 @@ use crate::cases::cli_actor;
 use crate::config::Config;
 use crate::demo_data::{DemoData, generate};
 use crate::error::{Error, Result};
+use lineout_app::engine::VerificationRequest;
 use lineout_app::{Engine, LineRef, OpenRequest};
 use lineout_domain::account::{Account, Line, LineStatus, Ownership};
-use lineout_app::engine::VerificationRequest;
 use lineout_domain::case::{CodeDestination, DeviceCondition, RejectReason};
-use lineout_domain::verification::{DocumentType, PhotoId};
 use lineout_domain::values::{AccountId, ActorId, CaseId};
+use lineout_domain::verification::{DocumentType, PhotoId};
 use lineout_domain::{Actor, Channel, Command, Status, Timing};
 use std::collections::{HashMap, HashSet};
 
@@ -296,10 +296,9 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
                     "send_verification_code",
                     engine.send_verification_code(case.id.clone(), to, actor).await.map(|_| ()),
                 ),
-                DemoStep::Verify(request) => (
-                    "verify_identity",
-                    engine.verify_identity(case.id.clone(), request, None, actor).await.map(|_| ()),
-                ),
+                DemoStep::Verify(request) => {
+                    ("verify_identity", engine.verify_identity(case.id.clone(), request, None, actor).await.map(|_| ()))
+                }
             };
             if let Err(e) = result {
                 tracing::warn!(case = what, command = name, code = e.code(), "demo step refused");

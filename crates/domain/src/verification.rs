@@ -49,13 +49,16 @@ pub enum DocumentType {
     MilitaryId,
 }
 
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
 /// What an agent attests about a photo ID: never the full document number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhotoId {
     pub document_type: DocumentType,
     /// The document number's last 4 characters (letters or digits).
     pub last4: String,
-    /// The document's expiry date; it must not have passed on the day of the check.
+    /// The document's expiry date (`YYYY-MM-DD`); it must not have passed on the day of the check.
+    #[serde(with = "iso_date")]
     pub expires_on: Date,
 }
 

@@ -78,8 +78,7 @@ async fn app_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
         webhooks: None,
     };
     let engine =
-        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, test_config())
-            .unwrap();
+        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, test_config()).unwrap();
     let (_, admin) = engine.create_token(vec!["admin".into()], "tests".into()).await.unwrap();
     let router = router(configure(AppState::new(engine.clone())));
     let doc = serde_json::to_value(openapi()).unwrap();
@@ -193,8 +192,12 @@ impl TestApp {
         let row = detail.outbox.iter().find(|r| r.id == format!("{case}.{seq}.0")).unwrap();
         let payload: Value = serde_json::from_str(&row.payload).unwrap();
         let code = payload["details"]["code"].as_str().unwrap().to_owned();
-        self.post_ok(&format!("/api/v1/cases/{case}/verification"), json!({"method": "one_time_code", "code": code}), 200)
-            .await
+        self.post_ok(
+            &format!("/api/v1/cases/{case}/verification"),
+            json!({"method": "one_time_code", "code": code}),
+            200,
+        )
+        .await
     }
 
     async fn open_case(&self, line: &str) -> String {

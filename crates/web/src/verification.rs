@@ -224,7 +224,8 @@ pub async fn verify(
             if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(ApiError::field("last4", "must be the last 4 letters or digits of the document number"));
             }
-            let expires_on = parse_date(&expires_on).ok_or_else(|| ApiError::field("expires_on", "must be YYYY-MM-DD"))?;
+            let expires_on =
+                parse_date(&expires_on).ok_or_else(|| ApiError::field("expires_on", "must be YYYY-MM-DD"))?;
             (VerificationRequest::PhotoId(PhotoId { document_type, last4, expires_on }), staff(&staff_id)?)
         }
         VerifyIn::OperatorToken {} => {
@@ -238,11 +239,8 @@ pub async fn verify(
             if !is_client {
                 return Err(not_permitted());
             }
-            let item: KnowledgeItem = enum_field(
-                "item",
-                &item,
-                "name, address, date_of_birth, id_number, last_payment, call_details",
-            )?;
+            let item: KnowledgeItem =
+                enum_field("item", &item, "name, address, date_of_birth, id_number, last_payment, call_details")?;
             let actor = match staff_id.as_deref() {
                 Some(s) => staff(s)?,
                 None => actor,

@@ -13,4 +13,5 @@ mod portout;
 mod refunds;
 mod returns;
 mod support;
+mod verification;
 mod webhooks;

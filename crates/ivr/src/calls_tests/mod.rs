@@ -510,7 +510,13 @@ async fn a_case_opened_by_phone_differs_from_one_opened_online_only_by_its_chann
             // The verification record names the channel too.
             (
                 EventKind::IdentityVerified { method, channel: Some(Channel::Ivr), client, code_id, photo_id },
-                EventKind::IdentityVerified { method: wm, channel: Some(Channel::Web), client: wc, code_id: wi, photo_id: wp },
+                EventKind::IdentityVerified {
+                    method: wm,
+                    channel: Some(Channel::Web),
+                    client: wc,
+                    code_id: wi,
+                    photo_id: wp,
+                },
             ) => assert_eq!((method, client, code_id, photo_id), (wm, wc, wi, wp)),
             (pk, wk) => assert_eq!(pk, wk),
         }

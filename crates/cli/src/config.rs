@@ -53,7 +53,7 @@ impl Default for DatabaseConfig {
 }
 
 /// The HTTP server and the background worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port to listen on.
@@ -74,6 +74,20 @@ pub struct ServerConfig {
     /// The header a trusted reverse proxy puts the client address in (its last entry
     /// counts), e.g. `x-forwarded-for`; empty: the TCP peer address.
     pub client_address_header: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The verification key is never printed.
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("worker_interval_ms", &self.worker_interval_ms)
+            .field("workers", &self.workers)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("cjk_font_path", &self.cjk_font_path)
+            .field("client_address_header", &self.client_address_header)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {
@@ -655,6 +669,14 @@ impl Config {
             "server.body_limit_bytes",
             "must be 1024-67108864",
         );
+        let key = self.server.verification_key.chars().count();
+        check(key == 0 || (32..=256).contains(&key), "server.verification_key", "must be empty or 32-256 characters");
+        let header = &self.server.client_address_header;
+        check(
+            header.len() <= 64 && header.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "server.client_address_header",
+            "must be empty or a lower-case header name of at most 64 characters, e.g. x-forwarded-for",
+        );
         let e = &self.engine;
         check((1..=256).contains(&e.readers), "engine.readers", "must be 1-256");
         check((1_000..=3_600_000).contains(&e.lease_ms), "engine.lease_ms", "must be 1000-3600000");
@@ -697,6 +719,9 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = mask_url(&shown.database.url);
+        if !shown.server.verification_key.is_empty() {
+            shown.server.verification_key = "********".into();
+        }
         match serde_json::to_value(&shown) {
             Ok(value) => toml_text::render(&value),
             Err(e) => format!("# cannot render the configuration: {e}\n"),

@@ -123,6 +123,7 @@ conformance_tests!(
     ledger_appends_once_and_pages,
     tokens_insert_find,
     corrupt_rows_are_errors,
+    verification_codes_and_rate_windows,
 );
 
 #[test]

@@ -432,3 +432,26 @@ async fn ten_thousand_guesses_never_verify_a_case() {
     let locks = detail.events.iter().filter(|e| e.kind.name() == "verification_locked").count();
     assert_eq!(locks, 20);
 }
+
+/// The same code, lockout and unlock on PostgreSQL (when configured).
+#[tokio::test]
+async fn codes_and_the_lockout_work_on_postgres() {
+    let Some(app) = crate::support::spawn_app_on_postgres().await else { return };
+    seed(&app, 1, true).await;
+    let id = open(&app, 1, "web").await;
+    let code = app.send_code(&id, "line").await;
+    for _ in 0..4 {
+        let (status, _) = code_attempt(&app, &id, &other(&code), "203.0.113.50").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (status, _) = code_attempt(&app, &id, &other(&code), "203.0.113.50").await;
+    assert_eq!(status, StatusCode::LOCKED);
+    app.clock.advance(Duration::minutes(30));
+    app.drain().await;
+    let fresh = app.send_code(&id, "line").await;
+    let (status, case) = code_attempt(&app, &id, &fresh, "203.0.113.50").await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    let names = types(&timeline(&app, &id).await);
+    assert!(names.contains(&"verification_unlocked".to_owned()));
+    assert!(app.engine.projection_matches_replay(CaseId::parse(&id).unwrap()).await.unwrap());
+}

@@ -418,7 +418,7 @@ async fn ten_thousand_guesses_never_verify_a_case() {
             tasks.spawn(guess(&app, target.clone(), c, from));
         }
         while let Some(r) = tasks.join_next().await {
-            let e = r.unwrap().err().expect("a guess verified the case");
+            let e = r.unwrap().expect_err("a guess verified the case");
             assert_eq!(e.code(), "verification_locked");
         }
     }

@@ -40,7 +40,7 @@ impl Effect {
 }
 
 /// Facts a notice's text mentions (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoticeDetails {
     /// A deadline: the end of the withdrawal window, a PIN's expiry, a return deadline.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -56,6 +56,18 @@ pub struct NoticeDetails {
     /// has it (see `Engine::send_verification_code`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+}
+
+impl std::fmt::Debug for NoticeDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A one-time code is never printed.
+        f.debug_struct("NoticeDetails")
+            .field("deadline", &self.deadline)
+            .field("amount", &self.amount)
+            .field("destination", &self.destination)
+            .field("code", &self.code.as_ref().map(|_| "******"))
+            .finish()
+    }
 }
 
 /// A change to a case's timers.

@@ -363,11 +363,33 @@ mod tests {
         let usd = Money::usd;
         let kinds = vec![
             EventKind::IdentityVerified {
-                method: VerificationMethod::OneTimeCode,
-                channel: None,
-                client: None,
+                method: VerificationMethod::PhotoId,
+                channel: Some(Channel::Store),
+                client: Some("c0ffee0123456789".into()),
                 code_id: None,
-                photo_id: None,
+                photo_id: Some(lineout_domain::verification::PhotoId {
+                    document_type: lineout_domain::verification::DocumentType::Passport,
+                    last4: "K2Q7".into(),
+                    expires_on: date!(2030 - 01 - 31),
+                }),
+            },
+            EventKind::VerificationCodeSent {
+                code_id: "vc1".into(),
+                destination: lineout_domain::verification::CodeDestination::Email,
+                expires_at: t,
+            },
+            EventKind::VerificationFailed {
+                method: VerificationMethod::OneTimeCode,
+                reason: lineout_domain::verification::Refusal::CodeInvalid,
+                channel: Channel::Web,
+                client: Some("c0ffee0123456789".into()),
+                failures: 1,
+            },
+            EventKind::VerificationLocked { until: t },
+            EventKind::VerificationUnlocked,
+            EventKind::KnowledgeAnswerRecorded {
+                item: lineout_domain::verification::KnowledgeItem::DateOfBirth,
+                matched: false,
             },
             EventKind::SettlementRequired { owed: usd(1_250) },
             EventKind::PaymentRecorded { amount: usd(1_250), reference: "PAY-1".into() },
@@ -475,7 +497,7 @@ mod tests {
             assert_eq!(data["seq"], e.seq);
             assert_eq!(data["type"], e.kind.name());
             assert!(["staff", "system"].contains(&data["actor"].as_str().unwrap()));
-            for secret in [MSISDN, ICCID, IMSI, IMEI, "88888888", "agent-7", "D3003\",\"imei"] {
+            for secret in [MSISDN, ICCID, IMSI, IMEI, "88888888", "agent-7", "D3003\",\"imei", "c0ffee", "K2Q7"] {
                 assert!(!json.contains(secret), "{} leaks {secret}: {json}", e.kind.name());
             }
             // Date-times are RFC 3339 strings, never serde's tuples.

@@ -820,6 +820,11 @@ pub struct CaseOut {
     /// Effects that failed for good and need a person.
     pub dead_letters: u32,
     pub currency: String,
+    /// Wrong verification codes or PINs since the last lock.
+    pub verification_failures: u32,
+    /// Verification is locked until then after too many wrong attempts (RFC 3339).
+    #[schema(format = DateTime)]
+    pub verification_locked_until: Option<String>,
 }
 
 impl From<&Case> for CaseOut {
@@ -862,6 +867,8 @@ impl From<&Case> for CaseOut {
             reject_reason: c.reject_reason.map(Into::into),
             dead_letters: c.dead_letters,
             currency: c.owed.currency.to_string(),
+            verification_failures: c.verification_failures,
+            verification_locked_until: c.verification_locked_until.map(rfc3339),
         }
     }
 }

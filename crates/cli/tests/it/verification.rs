@@ -199,6 +199,8 @@ async fn five_wrong_attempts_lock_the_case_notify_every_contact_and_unlock_after
     let (status, err) = code_attempt(&app, &id, &other(&code), "203.0.113.2").await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::LOCKED, Some("verification_locked")));
     assert_eq!(err["details"]["until"], "2026-11-02T10:00:00Z");
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["verification_locked_until"], "2026-11-02T10:00:00Z");
     // Locked: the right code and the right PIN are refused too.
     let (status, _) = code_attempt(&app, &id, &code, "203.0.113.3").await;
     assert_eq!(status, StatusCode::LOCKED);

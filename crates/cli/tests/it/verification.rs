@@ -457,3 +457,39 @@ async fn codes_and_the_lockout_work_on_postgres() {
     assert!(names.contains(&"verification_unlocked".to_owned()));
     assert!(app.engine.projection_matches_replay(CaseId::parse(&id).unwrap()).await.unwrap());
 }
+
+/// Over real TCP without a proxy header, the peer address is what is hashed and limited.
+#[tokio::test]
+async fn over_tcp_the_peer_address_is_recorded_as_its_keyed_hash() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::support::spawn_app().await;
+    seed(&app, 1, true).await;
+    let id = open(&app, 1, "web").await;
+    let code = app.send_code(&id, "line").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = lineout_web::AppState::new(app.engine.clone());
+    let server = tokio::spawn(lineout_web::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let body = json!({"method": "one_time_code", "code": other(&code)}).to_string();
+    let request = format!(
+        "POST /api/v1/cases/{id}/verification HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         X-Forwarded-For: 192.0.2.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        app.token,
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 422"), "{answer}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    // No proxy header is configured here: the forwarded address is ignored, the peer counts.
+    let events = timeline(&app, &id).await;
+    let failed = events.iter().find(|e| e["type"] == "verification_failed").unwrap();
+    let peer = app.engine.client_key(&ClientAddress("127.0.0.1".into()));
+    assert_eq!(failed["data"]["client"], peer.as_str());
+}

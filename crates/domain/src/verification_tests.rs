@@ -240,3 +240,103 @@ fn old_agent_attested_events_still_read_and_never_verify_now() {
     let cmd = serde_json::from_str::<Command>(r#"{"type":"verify_identity","method":"agent_attested"}"#);
     assert!(cmd.is_err());
 }
+
+// ---- Property: nothing verifies without a valid, allowed, unlocked proof ---------------------
+
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Send(u8),
+    Code(Option<u8>),
+    Pin(PinOutcome),
+    Photo(bool),
+    Token,
+    Initiated,
+    Unlock,
+}
+
+fn arb_step() -> impl Strategy<Value = (Step, u8, i64)> {
+    let step = prop_oneof![
+        (0u8..3).prop_map(Step::Send),
+        prop::option::of(0u8..3).prop_map(Step::Code),
+        prop_oneof![Just(PinOutcome::Correct), Just(PinOutcome::Wrong), Just(PinOutcome::NoPin)].prop_map(Step::Pin),
+        any::<bool>().prop_map(Step::Photo),
+        Just(Step::Token),
+        Just(Step::Initiated),
+        Just(Step::Unlock),
+    ];
+    // (step, actor selector, minutes to advance first)
+    (step, 0u8..4, 0i64..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn nothing_verifies_without_a_valid_allowed_unlocked_proof(
+        channel in prop::sample::select(Channel::ALL.to_vec()),
+        steps in prop::collection::vec(arb_step(), 0..40),
+    ) {
+        let policy = Policy::default();
+        let mut case = case_on(channel);
+        let mut events = Vec::new();
+        let mut now = T0;
+        for (step, who, minutes) in steps {
+            now += Duration::minutes(minutes);
+            let actor = match who {
+                0 => Actor::Customer,
+                1 => staff(),
+                2 => client(),
+                _ => Actor::System,
+            };
+            let id = |k: u8| format!("k{k}");
+            let cmd = match &step {
+                Step::Send(k) => send(&id(*k)),
+                Step::Code(k) => code(k.map(id).as_deref()),
+                Step::Pin(o) => pin(*o),
+                Step::Photo(expired) => photo(if *expired { date!(2026-11-01) } else { date!(2031-01-01) }),
+                Step::Token => Command::VerifyIdentity { proof: Proof::OperatorToken, client: None },
+                Step::Initiated => Command::VerifyIdentity { proof: Proof::OperatorInitiated, client: None },
+                Step::Unlock => Command::TimerFired { timer: TimerKind::VerificationUnlock },
+            };
+            let before = case.clone();
+            let decided = decide(&case, &cmd, &actor, &policy, now);
+            match decided {
+                Err(_) => continue,
+                Ok(kinds) => {
+                    for kind in kinds {
+                        let e = Event { seq: case.version + 1, at: now, actor: actor.clone(), kind };
+                        case.apply(&e);
+                        events.push(e);
+                    }
+                }
+            }
+            if before.verification != case.verification {
+                // It verified: the proof was allowed here, valid, and the case was not locked.
+                let Command::VerifyIdentity { proof, .. } = &cmd else {
+                    return Err(TestCaseError::fail(format!("verified by {cmd:?}")));
+                };
+                prop_assert!(policy.verification.allows(channel, proof.method()));
+                prop_assert!(locked(&before, now).is_none());
+                let valid = match proof {
+                    Proof::OneTimeCode { matched: Some(k) } => before.verification_code.as_ref().is_some_and(|c| {
+                        c.code_id == *k && !c.used && c.expires_at > now
+                    }),
+                    Proof::OneTimeCode { matched: None } => false,
+                    Proof::Pin { outcome } => *outcome == PinOutcome::Correct,
+                    Proof::PhotoId { document } => document.expires_on >= now.date() && matches!(actor, Actor::Staff(_)),
+                    Proof::OperatorToken => matches!(actor, Actor::Client(_)),
+                    Proof::OperatorInitiated => actor == Actor::System,
+                };
+                prop_assert!(valid, "{proof:?} by {actor:?}");
+            }
+            prop_assert!(case.verification_failures < policy.verification.max_failed_attempts);
+        }
+        // The projection is the replay of what was recorded.
+        let mut replayed = case_on(channel);
+        for e in &events {
+            replayed.apply(e);
+        }
+        prop_assert_eq!(replayed, case);
+    }
+}

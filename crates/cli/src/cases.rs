@@ -373,6 +373,25 @@ mod tests {
     }
 
     #[test]
+    fn from_a_terminal_only_a_photo_id_check_verifies() {
+        let photo = r#"{"type":"verify_identity","method":"photo_id",
+            "document":{"document_type":"passport","last4":"1234","expires_on":"2030-01-31"}}"#;
+        assert!(matches!(parse_command(photo), Ok(Command::VerifyIdentity { .. })), "{:?}", parse_command(photo));
+        for asserted in [
+            r#"{"type":"verify_identity","method":"pin","outcome":"correct"}"#,
+            r#"{"type":"verify_identity","method":"one_time_code","matched":"vc1"}"#,
+            r#"{"type":"verify_identity","method":"operator_token"}"#,
+            r#"{"type":"send_verification_code","code_id":"vc1","destination":"line"}"#,
+        ] {
+            assert!(matches!(parse_command(asserted), Err(Error::Usage(_))), "{asserted}");
+        }
+        assert!(matches!(
+            parse_command(r#"{"type":"verify_identity","method":"agent_attested"}"#),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
     fn timeline_values_read_well() {
         let at = time::macros::datetime!(2025-03-04 05:06:07.5 UTC);
         assert_eq!(render(&serde_json::to_value(at).unwrap_or_default()), "2025-03-04 05:06:07Z");

@@ -113,7 +113,24 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
             ("facts", facts_value(facts)),
             ("note", json!(note)),
         ],
-        E::IdentityVerified { method } => vec![("method", value(method))],
+        // Verification records go out without the client hash or the photo ID.
+        E::IdentityVerified { method, channel, .. } => {
+            vec![("method", value(method)), ("channel", json!(channel.map(|c| c.as_str())))]
+        }
+        E::VerificationCodeSent { code_id, destination, expires_at } => vec![
+            ("code_id", json!(code_id)),
+            ("destination", json!(destination.as_str())),
+            ("expires_at", rfc3339_value(*expires_at)),
+        ],
+        E::VerificationFailed { method, reason, channel, failures, .. } => vec![
+            ("method", value(method)),
+            ("reason", value(reason)),
+            ("channel", json!(channel.as_str())),
+            ("failures", json!(failures)),
+        ],
+        E::VerificationLocked { until } => vec![("until", rfc3339_value(*until))],
+        E::VerificationUnlocked => Vec::new(),
+        E::KnowledgeAnswerRecorded { item, matched } => vec![("item", value(item)), ("matched", json!(matched))],
         E::SettlementRequired { owed } => vec![("owed", money(owed))],
         E::PaymentRecorded { amount, reference } => vec![("amount", money(amount)), ("reference", json!(reference))],
         E::BalanceWrittenOff { amount, reason, limit_cents } => {
@@ -366,7 +383,35 @@ mod tests {
         let t = datetime!(2025-03-15 12:00:00 UTC);
         let usd = Money::usd;
         let kinds = vec![
-            EventKind::IdentityVerified { method: VerificationMethod::OneTimeCode },
+            EventKind::IdentityVerified {
+                method: VerificationMethod::PhotoId,
+                channel: Some(Channel::Store),
+                client: Some("c0ffee0123456789".into()),
+                code_id: None,
+                photo_id: Some(lineout_domain::verification::PhotoId {
+                    document_type: lineout_domain::verification::DocumentType::Passport,
+                    last4: "K2Q7".into(),
+                    expires_on: date!(2030 - 01 - 31),
+                }),
+            },
+            EventKind::VerificationCodeSent {
+                code_id: "vc1".into(),
+                destination: lineout_domain::verification::CodeDestination::Email,
+                expires_at: t,
+            },
+            EventKind::VerificationFailed {
+                method: VerificationMethod::OneTimeCode,
+                reason: lineout_domain::verification::Refusal::CodeInvalid,
+                channel: Channel::Web,
+                client: Some("c0ffee0123456789".into()),
+                failures: 1,
+            },
+            EventKind::VerificationLocked { until: t },
+            EventKind::VerificationUnlocked,
+            EventKind::KnowledgeAnswerRecorded {
+                item: lineout_domain::verification::KnowledgeItem::DateOfBirth,
+                matched: false,
+            },
             EventKind::SettlementRequired { owed: usd(1_250) },
             EventKind::PaymentRecorded { amount: usd(1_250), reference: "PAY-1".into() },
             EventKind::BalanceWrittenOff { amount: usd(90), reason: "small".into(), limit_cents: 500 },
@@ -479,7 +524,7 @@ mod tests {
             assert_eq!(data["seq"], e.seq);
             assert_eq!(data["type"], e.kind.name());
             assert!(["staff", "system"].contains(&data["actor"].as_str().unwrap()));
-            for secret in [MSISDN, ICCID, IMSI, IMEI, "88888888", "agent-7", "D3003\",\"imei"] {
+            for secret in [MSISDN, ICCID, IMSI, IMEI, "88888888", "agent-7", "D3003\",\"imei", "c0ffee", "K2Q7"] {
                 assert!(!json.contains(secret), "{} leaks {secret}: {json}", e.kind.name());
             }
             // Date-times are RFC 3339 strings, never serde's tuples.

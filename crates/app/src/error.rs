@@ -34,6 +34,8 @@ pub enum Error {
     /// A records request (export, privacy request, legal hold) was refused.
     #[error(transparent)]
     Records(#[from] crate::records::Refusal),
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: i64 },
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -75,6 +77,7 @@ impl Error {
             Self::NoTransferPin => "no_transfer_pin",
             Self::PortRefused(r) => r.code(),
             Self::Records(r) => r.code(),
+            Self::RateLimited { .. } => "rate_limited",
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
             Self::LedgerCurrencyMismatch { .. } => "ledger_currency_mismatch",
@@ -175,6 +178,24 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("privacy_request_not_found", 404, "No privacy request has this id."),
     ("privacy_request_completed", 409, "The privacy request is already completed."),
     ("privacy_already_extended", 409, "The privacy request was already extended once."),
+    (
+        "verification_locked",
+        423,
+        "Too many wrong verification attempts: verification is locked for a while (`details.until`).",
+    ),
+    ("code_invalid", 422, "The one-time code is not valid for this case."),
+    ("code_expired", 422, "The one-time code has expired or a newer code replaced it; ask for a new one."),
+    ("code_used", 422, "The one-time code was already used."),
+    ("pin_invalid", 422, "The account PIN is wrong."),
+    ("no_pin", 422, "The account has no PIN; use another verification method."),
+    ("photo_id_expired", 422, "The photo ID has expired."),
+    ("invalid_photo_id", 422, "A photo ID needs its type, the last 4 characters of its number and its expiry date."),
+    ("verification_method_not_allowed", 422, "The case's channel does not accept this verification method."),
+    (
+        "rate_limited",
+        429,
+        "Too many requests (codes per line, attempts per client); retry after `details.retry_after_seconds`.",
+    ),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),

@@ -53,7 +53,7 @@ impl Default for DatabaseConfig {
 }
 
 /// The HTTP server and the background worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port to listen on.
@@ -67,6 +67,27 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// A TrueType CJK font for Chinese PDF statements (Debian: fonts-wqy-microhei).
     pub cjk_font_path: String,
+    /// The key of the keyed hashes (HMAC-SHA256) of one-time codes and client addresses,
+    /// 32-256 characters (never printed). Empty: a random key per process, so codes sent
+    /// before a restart no longer verify; set it when several processes share a database.
+    pub verification_key: String,
+    /// The header a trusted reverse proxy puts the client address in (its last entry
+    /// counts), e.g. `x-forwarded-for`; empty: the TCP peer address.
+    pub client_address_header: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The verification key is never printed.
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("worker_interval_ms", &self.worker_interval_ms)
+            .field("workers", &self.workers)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("cjk_font_path", &self.cjk_font_path)
+            .field("client_address_header", &self.client_address_header)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {
@@ -77,6 +98,8 @@ impl Default for ServerConfig {
             workers: 2,
             body_limit_bytes: 1024 * 1024,
             cjk_font_path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc".into(),
+            verification_key: String::new(),
+            client_address_header: String::new(),
         }
     }
 }
@@ -646,6 +669,14 @@ impl Config {
             "server.body_limit_bytes",
             "must be 1024-67108864",
         );
+        let key = self.server.verification_key.chars().count();
+        check(key == 0 || (32..=256).contains(&key), "server.verification_key", "must be empty or 32-256 characters");
+        let header = &self.server.client_address_header;
+        check(
+            header.len() <= 64 && header.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "server.client_address_header",
+            "must be empty or a lower-case header name of at most 64 characters, e.g. x-forwarded-for",
+        );
         let e = &self.engine;
         check((1..=256).contains(&e.readers), "engine.readers", "must be 1-256");
         check((1_000..=3_600_000).contains(&e.lease_ms), "engine.lease_ms", "must be 1000-3600000");
@@ -679,6 +710,8 @@ impl Config {
             max_page: e.max_page,
             webhook_endpoints: self.adapters.webhooks.iter().map(|w| w.name.clone()).collect(),
             webhook_source: self.adapters.webhook_source.clone(),
+            verification_key: self.server.verification_key.clone(),
+            client_address_header: self.server.client_address_header.clone(),
         }
     }
 
@@ -686,6 +719,9 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = mask_url(&shown.database.url);
+        if !shown.server.verification_key.is_empty() {
+            shown.server.verification_key = "********".into();
+        }
         match serde_json::to_value(&shown) {
             Ok(value) => toml_text::render(&value),
             Err(e) => format!("# cannot render the configuration: {e}\n"),

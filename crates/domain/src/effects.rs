@@ -6,6 +6,7 @@
 use crate::case::{Case, EventKind, Notice, TimerKind};
 use crate::policy::RefundMethod;
 use crate::values::{AccountId, CaseId, Eid, Iccid, Imsi, Language, Money, Msisdn};
+use crate::verification::CodeDestination;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -63,7 +64,7 @@ impl Default for Payout {
 }
 
 /// Facts a notice's text mentions (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoticeDetails {
     /// A deadline: the end of the withdrawal window, a PIN's expiry, a return deadline.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -71,6 +72,26 @@ pub struct NoticeDetails {
     /// An amount: the refund.
     #[serde(default)]
     pub amount: Option<Money>,
+    /// Send to this one contact only (a one-time code, or one copy of a lockout notice
+    /// per contact); `None`: the account's usual contacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<CodeDestination>,
+    /// The one-time code itself. Never in an event: only the message that carries it
+    /// has it (see `Engine::send_verification_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl std::fmt::Debug for NoticeDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A one-time code is never printed.
+        f.debug_struct("NoticeDetails")
+            .field("deadline", &self.deadline)
+            .field("amount", &self.amount)
+            .field("destination", &self.destination)
+            .field("code", &self.code.as_ref().map(|_| "******"))
+            .finish()
+    }
 }
 
 /// A change to a case's timers.
@@ -117,11 +138,31 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
                 after.opened_at + time::Duration::days(i64::from(policy_verification_days)),
             ));
         }
-        E::IdentityVerified { .. } => timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry)),
+        E::IdentityVerified { .. } => {
+            timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry));
+            timers.push(TimerOp::Cancel(TimerKind::VerificationUnlock));
+        }
+        // The code's message is written by the engine (the code is in no event).
+        E::VerificationCodeSent { .. } | E::VerificationFailed { .. } | E::KnowledgeAnswerRecorded { .. } => {}
+        E::VerificationLocked { until } => {
+            // Every contact of the account hears of the lockout, each on its own.
+            for destination in CodeDestination::ALL {
+                effects.push(notify_with(
+                    Notice::VerificationLocked,
+                    NoticeDetails {
+                        deadline: Some(*until),
+                        destination: Some(destination),
+                        ..NoticeDetails::default()
+                    },
+                ));
+            }
+            timers.push(TimerOp::Set(TimerKind::VerificationUnlock, *until));
+        }
+        E::VerificationUnlocked => timers.push(TimerOp::Cancel(TimerKind::VerificationUnlock)),
         E::DeviceReturnRequested { deadline, .. } => {
             effects.push(notify_with(
                 Notice::ReturnInstructions,
-                NoticeDetails { deadline: Some(*deadline), amount: None },
+                NoticeDetails { deadline: Some(*deadline), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Set(TimerKind::DeviceReturnDeadline, *deadline));
             if let Some(at) = next_reminder(*deadline, after.updated_at) {
@@ -129,8 +170,10 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
             }
         }
         E::ReturnReminderDue { deadline } => {
-            effects
-                .push(notify_with(Notice::ReturnReminder, NoticeDetails { deadline: Some(*deadline), amount: None }));
+            effects.push(notify_with(
+                Notice::ReturnReminder,
+                NoticeDetails { deadline: Some(*deadline), ..NoticeDetails::default() },
+            ));
             if let Some(at) = next_reminder(*deadline, after.updated_at) {
                 timers.push(TimerOp::Set(TimerKind::ReturnReminder, at));
             }
@@ -152,7 +195,7 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
         E::Approved { termination_at, withdrawal_deadline, .. } => {
             effects.push(notify_with(
                 Notice::Approved,
-                NoticeDetails { deadline: Some(*withdrawal_deadline), amount: None },
+                NoticeDetails { deadline: Some(*withdrawal_deadline), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Cancel(TimerKind::ReviewSla));
             timers.push(TimerOp::Set(TimerKind::TerminationDue, *termination_at));
@@ -198,14 +241,15 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
                 });
             }
         }
-        E::RefundIssued { amount, .. } | E::RefundCredited { amount } => {
-            effects.push(notify_with(Notice::RefundIssued, NoticeDetails { deadline: None, amount: Some(*amount) }))
-        }
+        E::RefundIssued { amount, .. } | E::RefundCredited { amount } => effects.push(notify_with(
+            Notice::RefundIssued,
+            NoticeDetails { amount: Some(*amount), ..NoticeDetails::default() },
+        )),
         E::Closed { .. } | E::Superseded { .. } => timers.push(TimerOp::CancelAll),
         E::TransferPinIssued { expires_at, .. } => {
             effects.push(notify_with(
                 Notice::TransferPinIssued,
-                NoticeDetails { deadline: Some(*expires_at), amount: None },
+                NoticeDetails { deadline: Some(*expires_at), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Set(TimerKind::TransferPinExpiry, *expires_at));
         }

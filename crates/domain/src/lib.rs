@@ -14,6 +14,7 @@ pub mod personal;
 pub mod policy;
 pub mod privacy;
 pub mod values;
+pub mod verification;
 
 pub use account::{Account, AccountKind, Device, Line, LineStatus, Locks, Ownership, Plan};
 pub use case::{Actor, Case, Channel, Command, Event, EventKind, OpenCase, Status, TimerKind, Timing};

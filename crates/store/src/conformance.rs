@@ -87,6 +87,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("corrupt_rows_are_errors", corrupt_rows_are_errors),
     ("records_personal_data_and_erasure", records::records_personal_data_and_erasure),
     ("records_exports_privacy_and_schedules", records::records_exports_privacy_and_schedules),
+    ("verification_codes_and_rate_windows", verification_codes_and_rate_windows),
 ];
 
 mod records;
@@ -1155,4 +1156,27 @@ pub fn money_columns_and_ledger_lookup(f: &dyn Fixture) {
     assert_eq!(ok(c.ledger_entry(&e.id)), None);
     ok(c.append_ledger(std::slice::from_ref(&e), at(2)));
     assert_eq!(ok(c.ledger_entry(&e.id)), Some((e, at(2))));
+}
+
+pub fn verification_codes_and_rate_windows(f: &dyn Fixture) {
+    let mut c = prepared(f, Role::Writer);
+    let (c1, c2) = (case_id("case-1"), case_id("case-2"));
+    assert_eq!(ok(c.find_verification_code(&c1, "h1")), None);
+    ok(c.put_verification_code(&c1, "vc-1", "h1", at(0)));
+    ok(c.put_verification_code(&c1, "vc-2", "h2", at(60)));
+    ok(c.put_verification_code(&c2, "vc-3", "h1", at(60)));
+    // A code is found only by its own case and hash.
+    assert_eq!(ok(c.find_verification_code(&c1, "h1")), Some("vc-1".to_owned()));
+    assert_eq!(ok(c.find_verification_code(&c1, "h2")), Some("vc-2".to_owned()));
+    assert_eq!(ok(c.find_verification_code(&c2, "h2")), None);
+    assert_eq!(ok(c.find_verification_code(&c2, "h1")), Some("vc-3".to_owned()));
+    // Rate windows: absent, stored, replaced.
+    assert_eq!(ok(c.rate_window("client:abc")), None);
+    ok(c.set_rate_window("client:abc", at(0), 1));
+    ok(c.set_rate_window("client:abc", at(0), 2));
+    ok(c.set_rate_window("send:LINE-1", at(5), 1));
+    assert_eq!(ok(c.rate_window("client:abc")), Some((at(0), 2)));
+    ok(c.set_rate_window("client:abc", at(900), 1));
+    assert_eq!(ok(c.rate_window("client:abc")), Some((at(900), 1)));
+    assert_eq!(ok(c.rate_window("send:LINE-1")), Some((at(5), 1)));
 }

@@ -17,7 +17,18 @@ use lineout_domain::values::{AccountId, CaseId, LineId};
 use time::macros::datetime;
 
 /// Tables that grow with the business; a full scan of one is a bug on a hot path.
-const BIG_TABLES: &[&str] = &["accounts", "lines", "devices", "cases", "events", "timers", "outbox", "api_tokens"];
+const BIG_TABLES: &[&str] = &[
+    "accounts",
+    "lines",
+    "devices",
+    "cases",
+    "events",
+    "timers",
+    "outbox",
+    "api_tokens",
+    "verification_codes",
+    "rate_windows",
+];
 
 /// Statement parameters of each SQL type, for PostgreSQL's typed binding.
 const ID: Val<'static> = Val::Text("x-1");
@@ -68,6 +79,9 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         ("case counts", conn::CASE_COUNTS, vec![]),
         ("earliest timer", conn::EARLIEST_TIMER, vec![]),
         ("find token", conn::FIND_TOKEN, vec![TEXT]),
+        ("find verification code", conn::FIND_VERIFICATION_CODE, vec![ID, TEXT]),
+        ("rate window", conn::RATE_WINDOW, vec![TEXT]),
+        ("set rate window", conn::SET_RATE_WINDOW, vec![TEXT, INT, INT]),
     ];
     let mut all: Vec<(&'static str, String, Vec<Val<'static>>)> =
         fixed.into_iter().map(|(name, sql, params)| (name, sql.to_owned(), params)).collect();

@@ -126,6 +126,7 @@ conformance_tests!(
     corrupt_rows_are_errors,
     records_personal_data_and_erasure,
     records_exports_privacy_and_schedules,
+    verification_codes_and_rate_windows,
 );
 
 #[test]

@@ -620,8 +620,6 @@ impl OpenCaseIn {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CommandIn {
-    /// Record how the customer's identity was established (operators only).
-    VerifyIdentity { method: VerificationMethodDto },
     /// Record a payment toward the balance owed.
     RecordPayment {
         amount_cents: i64,
@@ -711,8 +709,7 @@ impl CommandIn {
                 vec![("note", note.clone())]
             }
             Self::Close { note } => vec![("note", Some(note.clone()))],
-            Self::VerifyIdentity { .. }
-            | Self::ReceiveDevice { .. }
+            Self::ReceiveDevice { .. }
             | Self::InspectDevice { .. }
             | Self::RecordShipment { .. }
             | Self::Withdraw {}
@@ -724,7 +721,6 @@ impl CommandIn {
 
     pub fn into_domain(self, policy: &Policy) -> Result<Command, ApiError> {
         Ok(match self {
-            Self::VerifyIdentity { method } => Command::VerifyIdentity { method: method.into() },
             Self::RecordPayment { amount_cents, currency: c, reference, account_id } => {
                 let c = match c {
                     None => policy.currency,
@@ -867,6 +863,11 @@ pub struct CaseOut {
     pub refund_method: Option<RefundMethodDto>,
     /// The final bill's net amount (charges minus credits), once issued at termination.
     pub final_bill_cents: i64,
+    /// Wrong verification codes or PINs since the last lock.
+    pub verification_failures: u32,
+    /// Verification is locked until then after too many wrong attempts (RFC 3339).
+    #[schema(format = DateTime)]
+    pub verification_locked_until: Option<String>,
 }
 
 impl From<&Case> for CaseOut {
@@ -911,6 +912,8 @@ impl From<&Case> for CaseOut {
             final_bill_cents: c.final_bill_cents,
             dead_letters: c.dead_letters,
             currency: c.owed.currency.to_string(),
+            verification_failures: c.verification_failures,
+            verification_locked_until: c.verification_locked_until.map(rfc3339),
         }
     }
 }
@@ -964,7 +967,18 @@ fn event_data(kind: &EventKind) -> Value {
             "account_id": facts.account_id.as_str(),
             "note": note,
         }),
-        K::IdentityVerified { method } => json!({ "method": VerificationMethodDto::from(*method) }),
+        // Verification records: the domain's own shape (no secret is ever in them).
+        K::IdentityVerified { .. }
+        | K::VerificationCodeSent { .. }
+        | K::VerificationFailed { .. }
+        | K::VerificationLocked { .. }
+        | K::KnowledgeAnswerRecorded { .. } => {
+            let mut data = serde_json::to_value(kind).unwrap_or_else(|_| json!({}));
+            if let Some(map) = data.as_object_mut() {
+                map.remove("type");
+            }
+            data
+        }
         K::SettlementRequired { owed } => json!({ "owed_cents": owed.cents }),
         K::PaymentRecorded { amount, reference } => json!({ "amount_cents": amount.cents, "reference": reference }),
         K::BalanceWrittenOff { amount, reason, limit_cents } => {
@@ -1055,6 +1069,7 @@ fn event_data(kind: &EventKind) -> Value {
         | K::TerminationStarted
         | K::Terminated
         | K::PortedOut
+        | K::VerificationUnlocked
         | K::OutcomeConfirmed => json!({}),
     }
 }

@@ -124,6 +124,7 @@ pub const SCOPES: &[&str] = &[
     "cases:read",
     "cases:write",
     "cases:customer",
+    "cases:verify",
     "accounts:read",
     "accounts:write",
     "port:request",
@@ -139,7 +140,7 @@ pub struct Auth<S> {
     scope: PhantomData<S>,
 }
 
-fn has_scope(token: &TokenRecord, scope: &str) -> bool {
+pub(crate) fn has_scope(token: &TokenRecord, scope: &str) -> bool {
     token.scopes.iter().any(|s| s == scope || s == "admin")
 }
 

@@ -16,6 +16,7 @@ mod openapi;
 mod records;
 mod routes;
 mod state;
+mod verification;
 
 #[cfg(test)]
 mod tests;
@@ -33,5 +34,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

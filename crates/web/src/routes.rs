@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases, ledger, numbers};
+use crate::{accounts, cases, ledger, numbers, verification};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -57,6 +57,8 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/privacy-requests", || get(crate::records::list_privacy_requests)),
     ("GET", "/api/v1/privacy-requests/{id}", || get(crate::records::get_privacy_request)),
     ("POST", "/api/v1/privacy-requests/{id}/steps", || post(crate::records::privacy_step)),
+    ("POST", "/api/v1/cases/{id}/verification/codes", || post(verification::send_code)),
+    ("POST", "/api/v1/cases/{id}/verification", || post(verification::verify)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

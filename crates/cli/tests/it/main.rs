@@ -15,4 +15,5 @@ mod records;
 mod refunds;
 mod returns;
 mod support;
+mod verification;
 mod webhooks;

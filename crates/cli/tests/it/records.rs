@@ -499,6 +499,7 @@ fn the_records_commands_export_hold_request_audit_and_retain() {
             eid: None,
             plan: Plan::Prepaid,
             status: LineStatus::Active,
+            monthly_charge_cents: 0,
         };
         e.upsert_lines(vec![line("L1", "A1", "4155550123"), line("L2", "A2", "4155550124")]).await.unwrap();
         let req = lineout_app::OpenRequest {

@@ -549,6 +549,10 @@ pub enum Command {
     TimerFired {
         timer: TimerKind,
     },
+    /// The shell scored the case's risk from its signals (system only).
+    AssessRisk {
+        risk: crate::fraud::Risk,
+    },
 }
 
 impl Command {
@@ -594,6 +598,7 @@ impl Command {
             Self::NoticeDelivered { .. } => "notice_delivered",
             Self::EffectDeadLettered { .. } => "effect_dead_lettered",
             Self::TimerFired { .. } => "timer_fired",
+            Self::AssessRisk { .. } => "assess_risk",
         }
     }
 }
@@ -768,6 +773,15 @@ pub enum EventKind {
     Closed {
         note: Option<String>,
     },
+    /// The case's risk score and its reasons.
+    RiskAssessed {
+        risk: crate::fraud::Risk,
+    },
+    /// The first of the two approvals a high-risk case needs (four-eyes).
+    ApprovalRecorded {
+        by: Actor,
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -816,6 +830,8 @@ impl EventKind {
             Self::NoticeReceipt { .. } => "notice_receipt",
             Self::Superseded { .. } => "superseded",
             Self::Closed { .. } => "closed",
+            Self::RiskAssessed { .. } => "risk_assessed",
+            Self::ApprovalRecorded { .. } => "approval_recorded",
         }
     }
 }
@@ -902,6 +918,12 @@ pub struct Case {
     /// Port-out: the operator the number left for.
     #[serde(default)]
     pub new_operator: Option<String>,
+    /// The latest risk assessment.
+    #[serde(default)]
+    pub risk: Option<crate::fraud::Risk>,
+    /// Who gave the first of the two approvals a high-risk case needs.
+    #[serde(default)]
+    pub first_approval_by: Option<Actor>,
 }
 
 /// The current Number Transfer PIN of a port-out case (its hash lives in the store).
@@ -947,6 +969,8 @@ pub enum Error {
     InvalidTracking,
     #[error("the inspection names an accessory that was not expected back, or too many photos")]
     InvalidInspection,
+    #[error("this high-risk case needs a second approval by a different reviewer")]
+    SameReviewer,
 }
 
 impl Error {
@@ -968,6 +992,7 @@ impl Error {
             Self::DuplicatePayment => "duplicate_payment",
             Self::InvalidTracking => "invalid_tracking",
             Self::InvalidInspection => "invalid_inspection",
+            Self::SameReviewer => "same_reviewer",
         }
     }
 }
@@ -1066,6 +1091,7 @@ pub fn decide(
             | C::NoticeDelivered { .. }
             | C::EffectDeadLettered { .. }
             | C::TimerFired { .. }
+            | C::AssessRisk { .. }
     );
     if system_only && *actor != Actor::System {
         return Err(Error::NotPermitted);
@@ -1100,6 +1126,7 @@ pub fn decide(
             | C::EffectFailed { .. }
             | C::RecordNoticeReceipt { .. }
             | C::TimerFired { .. }
+            | C::AssessRisk { .. }
     );
     if !shared && port_only != (case.kind == CaseKind::PortOut) {
         return Err(illegal(cmd, case));
@@ -1283,7 +1310,25 @@ pub fn decide(
             if let Some(n) = note {
                 check_text(n)?;
             }
-            events.push(approval(case, policy, now, false, note.clone()));
+            if case.risk.as_ref().is_some_and(|r| r.high) {
+                // Four-eyes: a high-risk case needs two different reviewers.
+                match &case.first_approval_by {
+                    _ if *actor == Actor::System => return Err(Error::NotPermitted),
+                    None => events.push(EventKind::ApprovalRecorded { by: actor.clone(), note: note.clone() }),
+                    Some(first) if first == actor => return Err(Error::SameReviewer),
+                    Some(_) => events.push(approval(case, policy, now, false, note.clone())),
+                }
+            } else {
+                events.push(approval(case, policy, now, false, note.clone()));
+            }
+        }
+        C::AssessRisk { risk } => {
+            if case.status.is_terminal() {
+                return Err(illegal(cmd, case));
+            }
+            if case.risk.as_ref() != Some(risk) {
+                events.push(EventKind::RiskAssessed { risk: risk.clone() });
+            }
         }
         C::Reject { reason, note } => {
             if !matches!(case.status, S::Verifying | S::Preparing | S::InReview) {
@@ -1446,6 +1491,7 @@ fn inspected(case: &Case, device: &DeviceFact, inspection: &Inspection, policy: 
 fn auto_approvable(case: &Case, policy: &Policy) -> bool {
     let rule = &policy.auto_approve;
     rule.enabled
+        && !case.risk.as_ref().is_some_and(|r| r.high)
         && rule.channels.contains(&case.channel)
         && (!rule.require_no_device || case.facts.device.is_none())
         && refund_of(case, policy).0.cents <= rule.max_refund_cents
@@ -1530,6 +1576,8 @@ impl Case {
             transfer_pin: None,
             port_attempts: 0,
             new_operator: None,
+            risk: None,
+            first_approval_by: None,
         })
     }
 
@@ -1655,6 +1703,8 @@ impl Case {
                 self.line_status = LineStatus::PortedOut;
             }
             E::Closed { .. } => self.status = Status::Closed,
+            E::RiskAssessed { risk } => self.risk = Some(risk.clone()),
+            E::ApprovalRecorded { by, .. } => self.first_approval_by = Some(by.clone()),
         }
     }
 }

@@ -193,6 +193,7 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
         | E::NoticeDelivered { .. }
         | E::EffectDeadLettered { .. }
         | E::OutcomeConfirmed => {}
+        E::RiskAssessed { .. } | E::ApprovalRecorded { .. } => {}
     }
     (effects, timers)
 }

@@ -8,6 +8,7 @@ pub mod account;
 pub mod case;
 pub mod chain;
 pub mod effects;
+pub mod fraud;
 pub mod ledger;
 pub mod policy;
 pub mod values;

@@ -1086,8 +1086,9 @@ impl Engine {
                 let now = to_millis(inner.clock.now());
                 let line = resolve_line(conn, &line)?;
                 // The account lock blocks port-out, new transfer PINs included (an open case too).
-                let account =
-                    conn.get_account(&line.account_id)?.ok_or_else(|| Error::Internal("line without account".into()))?;
+                let account = conn
+                    .get_account(&line.account_id)?
+                    .ok_or_else(|| Error::Internal("line without account".into()))?;
                 if account.locks.port_out {
                     return Err(Error::Case(case::Error::AccountLocked));
                 }

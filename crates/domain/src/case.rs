@@ -1326,7 +1326,9 @@ pub fn decide(
             if case.status.is_terminal() {
                 return Err(illegal(cmd, case));
             }
-            if case.risk.as_ref() != Some(risk) {
+            // A case with no signal at all keeps no assessment (its score is 0).
+            let nothing_new = case.risk.is_none() && risk.score == 0;
+            if case.risk.as_ref() != Some(risk) && !nothing_new {
                 events.push(EventKind::RiskAssessed { risk: risk.clone() });
             }
         }

@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn the_threshold_is_policy() {
         let w = RiskWeights { high_score: 5, ..RiskWeights::default() };
-        let s = RiskSignals { channel: Channel::Ivr, ..quiet() };
+        let s = RiskSignals { channel: Channel::Chat, ..quiet() };
         assert!(score(&s, &w, NOW).high);
     }
 }

@@ -9,6 +9,7 @@ mod cases;
 pub mod dto;
 pub mod error;
 mod extract;
+mod fraud;
 pub mod metrics;
 mod numbers;
 mod openapi;
@@ -31,5 +32,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The peer's address feeds per-client rate limits ("this wasn't me" reports, risk bursts).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -47,8 +47,19 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::check_authenticity,
         crate::cases::return_label,
         crate::cases::statement,
+        crate::fraud::lock_account,
+        crate::fraud::get_lock,
+        crate::fraud::request_lock_lift,
+        crate::fraud::cancel_lock_lift,
+        crate::fraud::report_fraud,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        crate::fraud::GatedCaseOut,
+        crate::fraud::GatedAccountOut,
+        crate::fraud::GatedLineOut,
+        crate::fraud::GatedOut
+    )),
     modifiers(&Security, &ErrorCodes),
     tags(
         (name = "cases", description = "Cancellation cases."),

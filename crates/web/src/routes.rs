@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases, numbers};
+use crate::{accounts, cases, fraud, numbers};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -47,6 +47,11 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
     ("GET", "/api/v1/cases/{id}/return-label", || get(cases::return_label)),
     ("GET", "/api/v1/cases/{id}/statement", || get(cases::statement)),
+    ("POST", "/api/v1/accounts/{id}/lock", || post(fraud::lock_account)),
+    ("GET", "/api/v1/accounts/{id}/lock", || get(fraud::get_lock)),
+    ("POST", "/api/v1/accounts/{id}/lock-lift", || post(fraud::request_lock_lift)),
+    ("DELETE", "/api/v1/accounts/{id}/lock-lift", || axum::routing::delete(fraud::cancel_lock_lift)),
+    ("POST", "/api/v1/fraud-reports", || post(fraud::report_fraud)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

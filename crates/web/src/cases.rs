@@ -40,11 +40,13 @@ use time::format_description::well_known::Rfc3339;
 pub async fn open_case(
     State(state): State<AppState>,
     CaseActor(actor): CaseActor,
+    crate::fraud::ClientAddr(addr): crate::fraud::ClientAddr,
     JsonBody(input): JsonBody<OpenCaseIn>,
 ) -> ApiResult<(StatusCode, Json<CaseOut>)> {
     let texts = vec![("note", input.note.clone())];
     let request = input.into_domain()?;
-    let case = state.engine.open_case(request, actor).await.map_err(|e| name_text_field(e, &texts))?;
+    // The client address feeds the risk score (many requests from one address).
+    let case = state.engine.open_case_from(request, actor, addr).await.map_err(|e| name_text_field(e, &texts))?;
     Ok((StatusCode::CREATED, Json(CaseOut::from(&case))))
 }
 

@@ -361,12 +361,13 @@ pub struct FraudReportOut {
 )]
 pub async fn report_fraud(
     State(state): State<AppState>,
-    parts: ClientAddr,
+    ClientAddr(addr): ClientAddr,
     JsonBody(input): JsonBody<FraudReportIn>,
 ) -> ApiResult<Json<FraudReportOut>> {
     let policy = &state.engine.policy().fraud;
     let window = Duration::minutes(i64::from(policy.report_window_minutes));
-    if !state.fraud_reports.allow(&parts.0, policy.reports_per_window, window, state.engine.now()) {
+    let key = addr.as_deref().unwrap_or("unknown");
+    if !state.fraud_reports.allow(key, policy.reports_per_window, window, state.engine.now()) {
         return Err(ApiError::new("rate_limited", "too many reports from this address; retry later"));
     }
     let code = input.code.trim();
@@ -377,16 +378,16 @@ pub async fn report_fraud(
     Ok(Json(FraudReportOut { case_id: case.id.to_string(), status: case.status.as_str().to_owned() }))
 }
 
-/// The client's address (the peer's IP), or `unknown` when the server runs without
+/// The client's address (the peer's IP); `None` when the server runs without
 /// connection info (tests through the router).
-pub struct ClientAddr(pub String);
+pub struct ClientAddr(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(ClientAddr(addr.unwrap_or_else(|| "unknown".to_owned())))
+        Ok(ClientAddr(addr))
     }
 }
 

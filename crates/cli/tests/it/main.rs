@@ -7,6 +7,7 @@
 mod architecture;
 mod crash;
 mod flow;
+mod fraud;
 mod network;
 mod notify;
 mod portout;

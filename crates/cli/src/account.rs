@@ -73,3 +73,43 @@ pub fn command(engine: Engine, cmd: AccountCommand) -> Result<()> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{engine_on, temp_db};
+    use lineout_domain::account::{Account, AccountKind, Locks};
+    use lineout_domain::values::{Language, Money};
+
+    #[test]
+    fn lock_and_status_from_the_cli() -> Result<()> {
+        let (_dir, url) = temp_db().map_err(|e| Error::Failed(e.to_string()))?;
+        let engine = engine_on(&url)?;
+        let account = Account {
+            id: parse_account("ACC-CLI")?,
+            holder_name: "Ada".into(),
+            email: None,
+            alt_phone: None,
+            language: Language::En,
+            pin_hash: None,
+            locks: Locks::default(),
+            billing_cycle_day: 1,
+            kind: AccountKind::Residential,
+            owed: Money::usd(0),
+            prepaid_balance: Money::usd(0),
+        };
+        engine.upsert_accounts_blocking(vec![account])?.pop().transpose()?;
+        command(engine, AccountCommand::Lock { id: "ACC-CLI".into() })?;
+        let engine = engine_on(&url)?;
+        let status = crate::block_on_engine(engine, async |e| Ok(e.lock_status(parse_account("ACC-CLI")?).await?))?;
+        assert!(status.locks.port_out && status.locks.sim_change && status.locks.cancellation);
+        let text = describe(&parse_account("ACC-CLI")?, &status);
+        assert_eq!(text, "ACC-CLI: locked (port_out, sim_change, cancellation)\n");
+        // Cancelling a lift that was never asked for is an error with its code.
+        let err = command(engine_on(&url)?, AccountCommand::CancelUnlock { id: "ACC-CLI".into() }).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("lock_lift_not_found")));
+        let bad = command(engine_on(&url)?, AccountCommand::Status { id: "bad id!".into() }).err();
+        assert!(bad.is_some_and(|e| e.exit_code() == crate::error::EXIT_USAGE));
+        Ok(())
+    }
+}

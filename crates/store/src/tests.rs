@@ -123,6 +123,7 @@ conformance_tests!(
     ledger_appends_once_and_pages,
     tokens_insert_find,
     corrupt_rows_are_errors,
+    fraud_guard_tables,
 );
 
 #[test]

@@ -17,7 +17,19 @@ use lineout_domain::values::{AccountId, CaseId, LineId};
 use time::macros::datetime;
 
 /// Tables that grow with the business; a full scan of one is a bug on a hot path.
-const BIG_TABLES: &[&str] = &["accounts", "lines", "devices", "cases", "events", "timers", "outbox", "api_tokens"];
+const BIG_TABLES: &[&str] = &[
+    "accounts",
+    "lines",
+    "devices",
+    "cases",
+    "events",
+    "timers",
+    "outbox",
+    "api_tokens",
+    "case_origins",
+    "fraud_codes",
+    "account_lock_lifts",
+];
 
 /// Statement parameters of each SQL type, for PostgreSQL's typed binding.
 const ID: Val<'static> = Val::Text("x-1");
@@ -68,6 +80,27 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         ("case counts", conn::CASE_COUNTS, vec![]),
         ("earliest timer", conn::EARLIEST_TIMER, vec![]),
         ("find token", conn::FIND_TOKEN, vec![TEXT]),
+        // Fraud guards (migration 6).
+        ("risk facts", conn::RISK_FACTS, vec![ID]),
+        ("insert case origin", conn::INSERT_CASE_ORIGIN, vec![ID, TEXT, NO_TEXT, INT]),
+        ("cases opened by", conn::CASES_OPENED_BY, vec![TEXT, INT]),
+        ("cases opened from", conn::CASES_OPENED_FROM, vec![TEXT, INT]),
+        (
+            "set account locks",
+            conn::SET_ACCOUNT_LOCKS,
+            vec![ID, Val::Bool(true), Val::Bool(true), Val::Bool(true), INT],
+        ),
+        ("put lock lift", conn::PUT_LOCK_LIFT, vec![ID, INT, INT]),
+        ("lock lift", conn::LOCK_LIFT, vec![ID]),
+        ("cancel lock lift", conn::CANCEL_LOCK_LIFT, vec![ID]),
+        (
+            "take due lock lifts",
+            if sqlite { conn::SQLITE_TAKE_LOCK_LIFTS } else { conn::POSTGRES_TAKE_LOCK_LIFTS },
+            vec![INT, INT],
+        ),
+        ("insert fraud code", conn::INSERT_FRAUD_CODE, vec![TEXT, ID, INT]),
+        ("use fraud code", conn::USE_FRAUD_CODE, vec![TEXT, INT]),
+        ("account msisdns", conn::ACCOUNT_MSISDNS, vec![ID, INT]),
     ];
     let mut all: Vec<(&'static str, String, Vec<Val<'static>>)> =
         fixed.into_iter().map(|(name, sql, params)| (name, sql.to_owned(), params)).collect();

@@ -273,11 +273,11 @@ pub fn render(notice: Notice, ctx: NoticeContext<'_>) -> Rendered {
     let (sentence, sms) = match (ctx.fraud_code, ctx.language) {
         (None, _) => (sentence, sms),
         (Some(f), Language::En) => (
-            format!("{sentence}\n\nNot you? Stop this request at once: report the code {f} on our website or hotline."),
+            format!("{sentence}\n\nNot you? Stop this request at once: report the code {f} on our website."),
             format!("{sms} Not you? Report {f}."),
         ),
         (Some(f), Language::ZhHans) => (
-            format!("{sentence}\n\n不是您本人？请立即在我们的网站或热线上报此码以阻止该申请：{f}。"),
+            format!("{sentence}\n\n不是您本人？请立即在我们的网站上报此码以阻止该申请：{f}。"),
             format!("{sms}非本人？请上报{f}。"),
         ),
     };

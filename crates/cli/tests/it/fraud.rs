@@ -453,6 +453,13 @@ async fn every_notice_sent_carries_an_authenticity_code_the_public_endpoint_conf
     seed(&app, "ACC-A", "LINE-A", "+1 415 555 0177").await;
     let portal = token(&app, &["cases:customer"]).await;
     let me = [("x-lineout-on-behalf-of", "customer")];
+    app.post_ok(
+        "/api/v1/cases",
+        json!({"line_id": "LINE-A", "channel": "web", "timing": {"kind": "immediate"}}),
+        StatusCode::CREATED,
+    )
+    .await;
+    app.drain().await;
     call(&app, Some(&portal), "POST", "/api/v1/accounts/ACC-A/lock", &me, None).await;
     app.drain().await;
     let messages = app.notifier.sent();
@@ -467,6 +474,8 @@ async fn every_notice_sent_carries_an_authenticity_code_the_public_endpoint_conf
         assert_eq!(check["ours"], true, "{check}");
         assert_eq!(check["case_id"].as_str(), Some(m.case_id.as_str()));
         assert_eq!(check["sent_at"], "2026-11-02T09:30:00Z");
+        let masked = if m.case_id.as_str().starts_with("acct.") { Value::Null } else { json!("•••• 0177") };
+        assert_eq!(check["msisdn_masked"], masked, "{check}");
     }
     let (_, check) = call(&app, None, "GET", "/api/v1/authenticity/QQQQQQQQQQ", &[], None).await;
     assert_eq!((check["ours"].as_bool(), check["case_id"].as_str()), (Some(false), None));

@@ -2,7 +2,7 @@
 //! the account lock and its cooling period, the "this wasn't me" freeze, four-eyes on
 //! high-risk cases, and the authenticity check of every notice.
 
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::{TestApp, spawn_app, spawn_app_on_postgres, spawn_app_with};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -178,7 +178,18 @@ fn sent(app: &TestApp, notice: Notice) -> Vec<lineout_app::ports::Message> {
 
 #[tokio::test]
 async fn the_account_lock_blocks_at_once_and_lifts_only_after_the_cooling_period() {
-    let app = spawn_app().await;
+    account_lock_scenario(&spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fraud_guards_hold_on_postgres() {
+    let Some(app) = spawn_app_on_postgres().await else { return };
+    account_lock_scenario(&app).await;
+    fraud_code_scenario(&app, 10).await;
+}
+
+async fn account_lock_scenario(app: &TestApp) {
+    let app = app;
     seed(&app, "ACC-L", "LINE-L", "+1 415 555 0166").await;
     // The account has a PIN (set by the operator's systems; the API never carries PINs).
     let mut account = app.engine.account(lineout_domain::values::AccountId::parse("ACC-L").unwrap()).await.unwrap();
@@ -283,7 +294,12 @@ fn fraud_code(text: &str) -> String {
 async fn the_code_in_the_immediate_notice_freezes_the_request_and_a_wrong_code_changes_nothing() {
     let mut config = EngineConfig::default();
     config.policy.fraud.reports_per_window = 4;
-    let app = spawn_app_with(config).await;
+    fraud_code_scenario(&spawn_app_with(config).await, 4).await;
+}
+
+/// `limit`: the policy's reports per window (this scenario makes 4 reports first).
+async fn fraud_code_scenario(app: &TestApp, limit: u32) {
+    let app = app;
     seed(&app, "ACC-F", "LINE-F", "+1 415 555 0133").await;
     let case = app
         .post_ok(
@@ -295,7 +311,8 @@ async fn the_code_in_the_immediate_notice_freezes_the_request_and_a_wrong_code_c
     let id = case["id"].as_str().unwrap().to_owned();
     app.drain().await;
     // At once, to every contact other than the line being cancelled, with the code.
-    let received = sent(&app, Notice::RequestReceived);
+    let received: Vec<_> =
+        sent(&app, Notice::RequestReceived).into_iter().filter(|m| m.case_id.as_str() == id).collect();
     assert_eq!(received.len(), 1);
     let m = &received[0];
     assert_eq!(m.to.email.as_ref().map(|e| e.as_str()), Some("grace@example.com"));
@@ -323,8 +340,10 @@ async fn the_code_in_the_immediate_notice_freezes_the_request_and_a_wrong_code_c
     app.drain().await;
     assert_eq!(sent(&app, Notice::Frozen).len(), 1, "the customer is told");
     // A code works once; then the per-address limit answers 429.
-    let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("fraud_code_unknown")));
+    for _ in 3..limit {
+        let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
+        assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("fraud_code_unknown")));
+    }
     let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
     app.clock.advance(Duration::minutes(15));

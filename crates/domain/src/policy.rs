@@ -478,6 +478,17 @@ mod tests {
     }
 
     #[test]
+    fn bad_fraud_values_name_their_key() {
+        let mut p = Policy::default();
+        p.fraud.lock_cooling_hours = 0;
+        p.fraud.risk.burst_requests = 1;
+        p.fraud.risk.channel_points.chat = 5_000;
+        let problems = p.validate().err().unwrap_or_default();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["fraud.lock_cooling_hours", "fraud.risk.burst_requests", "fraud.risk"]);
+    }
+
+    #[test]
     fn restocking_bands_follow_price() {
         let p = Policy::default();
         assert_eq!(p.restocking_fee(Money::usd(29_999)).cents, 2_000);

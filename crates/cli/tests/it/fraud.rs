@@ -499,3 +499,39 @@ async fn every_notice_sent_carries_an_authenticity_code_the_public_endpoint_conf
     let (_, check) = call(&app, None, "GET", "/api/v1/authenticity/QQQQQQQQQQ", &[], None).await;
     assert_eq!((check["ours"].as_bool(), check["case_id"].as_str()), (Some(false), None));
 }
+
+/// Opens a case as `token` from client address `ip` (as `lineout serve` sees the peer).
+async fn open_from(app: &TestApp, token: &str, ip: [u8; 4], line: &str) -> Value {
+    let addr = std::net::SocketAddr::from((ip, 40_000));
+    let body = json!({"line_id": line, "channel": "web", "timing": {"kind": "immediate"}});
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/cases")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-lineout-on-behalf-of", "customer")
+        .header("content-type", "application/json")
+        .extension(axum::extract::ConnectInfo(addr))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn many_requests_from_one_client_address_raise_the_risk() {
+    let app = spawn_app().await;
+    let portal = token(&app, &["cases:customer"]).await;
+    for i in 0..6 {
+        seed(&app, &format!("ACC-N{i}"), &format!("LINE-N{i}"), &format!("+1 415 555 03{i:02}")).await;
+    }
+    // Customers are not agents: only the shared address counts, from its 5th request on.
+    for i in 0..4 {
+        let case = open_from(&app, &portal, [203, 0, 113, 7], &format!("LINE-N{i}")).await;
+        assert_eq!(case["risk"]["score"], 0, "{case}");
+    }
+    let other = open_from(&app, &portal, [198, 51, 100, 1], "LINE-N4").await;
+    assert_eq!(other["risk"]["score"], 0, "{other}");
+    let fifth = open_from(&app, &portal, [203, 0, 113, 7], "LINE-N5").await;
+    assert_eq!(fifth["risk"]["reasons"], json!([{"code": "address_burst", "points": 30}]), "{fifth}");
+}

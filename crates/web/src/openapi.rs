@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         description = "Cancel a subscriber's line end to end: accounts, lines and devices, cancellation cases and their commands.\n\n\
 Authenticate with `Authorization: Bearer lo_…`. Scopes: `cases:read`, `cases:write`, `cases:customer`, \
 `accounts:read`, `accounts:write`, `port:request` (the new operator's port requests), `esim:notify` (the SM-DP+'s ES2+ notifications), `admin` (implies all).\n\n\
+CPNI: tokens without `accounts:read` or `admin` act for a customer and get gated views (`\"cpni\": \"gated\"`: the masked number, the holder's name) \
+of cases, accounts, lines, devices, ledgers and statements until the customer is verified.\n\n\
 Every error is `{\"code\", \"message\", \"details\"}`; `details.request_id` matches the `x-request-id` header. \
 Besides the statuses listed per operation, any path answers 404 `not_found` when no route matches and 405 \
 `method_not_allowed` when the route does not take the method."

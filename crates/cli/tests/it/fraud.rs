@@ -189,20 +189,19 @@ async fn the_fraud_guards_hold_on_postgres() {
 }
 
 async fn account_lock_scenario(app: &TestApp) {
-    let app = app;
-    seed(&app, "ACC-L", "LINE-L", "+1 415 555 0166").await;
+    seed(app, "ACC-L", "LINE-L", "+1 415 555 0166").await;
     // The account has a PIN (set by the operator's systems; the API never carries PINs).
     let mut account = app.engine.account(lineout_domain::values::AccountId::parse("ACC-L").unwrap()).await.unwrap();
     account.pin_hash = Some(lineout_app::secrets::hash("2468", [3; 16]).unwrap());
     app.engine.upsert_accounts(vec![account.clone()]).await.unwrap().pop().unwrap().unwrap();
-    let portal = token(&app, &["cases:customer"]).await;
+    let portal = token(app, &["cases:customer"]).await;
     let me = [("x-lineout-on-behalf-of", "customer")];
 
-    let (status, lock) = call(&app, Some(&portal), "POST", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    let (status, lock) = call(app, Some(&portal), "POST", "/api/v1/accounts/ACC-L/lock", &me, None).await;
     assert_eq!(status, StatusCode::OK, "{lock}");
     assert_eq!(lock["locks"], json!({"port_out": true, "sim_change": true, "cancellation": true}));
     app.drain().await;
-    let locked = sent(&app, Notice::AccountLocked);
+    let locked = sent(app, Notice::AccountLocked);
     assert_eq!(locked.len(), 1);
     assert_eq!(locked[0].case_id.as_str(), "acct.ACC-L");
     assert_eq!(locked[0].to.email.as_ref().map(|e| e.as_str()), Some("grace@example.com"));
@@ -217,45 +216,45 @@ async fn account_lock_scenario(app: &TestApp) {
     // A re-import that says "unlocked" cannot lift the lock.
     account.locks = lineout_domain::Locks::default();
     app.engine.upsert_accounts(vec![account]).await.unwrap();
-    let (_, lock) = call(&app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    let (_, lock) = call(app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
     assert_eq!(lock["locks"]["cancellation"], true, "{lock}");
 
     // Lifting needs strong verification: none, or a wrong PIN, changes nothing.
     let lift = "/api/v1/accounts/ACC-L/lock-lift";
-    let (status, err) = call(&app, Some(&portal), "POST", lift, &me, Some(json!({}))).await;
+    let (status, err) = call(app, Some(&portal), "POST", lift, &me, Some(json!({}))).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::FORBIDDEN, Some("verification_required")));
     let wrong = json!({"line_id": "LINE-L", "pin": "1111"});
-    let (status, err) = call(&app, Some(&portal), "POST", lift, &me, Some(wrong)).await;
+    let (status, err) = call(app, Some(&portal), "POST", lift, &me, Some(wrong)).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::FORBIDDEN, Some("verification_required")));
-    let (status, err) = call(&app, Some(&portal), "POST", lift, &me, Some(json!({"pin": "2468"}))).await;
+    let (status, err) = call(app, Some(&portal), "POST", lift, &me, Some(json!({"pin": "2468"}))).await;
     assert_eq!((status, err["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("line_id")));
-    let (_, lock) = call(&app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    let (_, lock) = call(app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
     assert_eq!(lock["lift_effective_at"], Value::Null);
 
     // With the PIN: the lift is pending for 24 hours, and the holder is told.
     let right = json!({"line_id": "LINE-L", "pin": "2468"});
-    let (status, pending) = call(&app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
+    let (status, pending) = call(app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
     assert_eq!(pending["lift_effective_at"], "2026-11-03T09:30:00Z");
-    let (status, err) = call(&app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
+    let (status, err) = call(app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("lock_lift_pending")));
     app.drain().await;
-    assert_eq!(sent(&app, Notice::AccountUnlocked).len(), 1, "a notice at request");
+    assert_eq!(sent(app, Notice::AccountUnlocked).len(), 1, "a notice at request");
 
     // The customer changes their mind during the cooling period: the lock stays.
     app.clock.advance(Duration::hours(12));
-    let (status, cancelled) = call(&app, Some(&portal), "DELETE", lift, &me, None).await;
+    let (status, cancelled) = call(app, Some(&portal), "DELETE", lift, &me, None).await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["lift_effective_at"], Value::Null);
-    let (status, err) = call(&app, Some(&portal), "DELETE", lift, &me, None).await;
+    let (status, err) = call(app, Some(&portal), "DELETE", lift, &me, None).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("lock_lift_not_found")));
     app.clock.advance(Duration::hours(13));
     app.drain().await;
-    let (_, lock) = call(&app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    let (_, lock) = call(app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
     assert_eq!(lock["locks"]["port_out"], true, "a cancelled lift never takes effect: {lock}");
 
     // Asked again: nothing changes until the cooling period is over, then the lock lifts.
-    let (status, _) = call(&app, Some(&portal), "POST", lift, &me, Some(right)).await;
+    let (status, _) = call(app, Some(&portal), "POST", lift, &me, Some(right)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     app.clock.advance(Duration::hours(24) - Duration::seconds(1));
     app.drain().await;
@@ -263,13 +262,13 @@ async fn account_lock_scenario(app: &TestApp) {
         .post("/api/v1/cases", json!({"line_id": "LINE-L", "channel": "web", "timing": {"kind": "immediate"}}))
         .await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("account_locked")));
-    let before = sent(&app, Notice::AccountUnlocked).len();
+    let before = sent(app, Notice::AccountUnlocked).len();
     app.clock.advance(Duration::seconds(1));
     app.drain().await;
-    let (_, lock) = call(&app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    let (_, lock) = call(app, Some(&portal), "GET", "/api/v1/accounts/ACC-L/lock", &me, None).await;
     assert_eq!(lock["locks"], json!({"port_out": false, "sim_change": false, "cancellation": false}));
     assert_eq!(lock["lift_effective_at"], Value::Null);
-    assert_eq!(sent(&app, Notice::AccountUnlocked).len(), before + 1, "a notice at effect");
+    assert_eq!(sent(app, Notice::AccountUnlocked).len(), before + 1, "a notice at effect");
     app.post_ok(
         "/api/v1/cases",
         json!({"line_id": "LINE-L", "channel": "web", "timing": {"kind": "immediate"}}),
@@ -278,7 +277,7 @@ async fn account_lock_scenario(app: &TestApp) {
     .await;
     // Lifting an unlocked account is refused.
     let (status, err) =
-        call(&app, Some(&portal), "POST", lift, &me, Some(json!({"line_id": "LINE-L", "pin": "2468"}))).await;
+        call(app, Some(&portal), "POST", lift, &me, Some(json!({"line_id": "LINE-L", "pin": "2468"}))).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("account_not_locked")));
 }
 
@@ -299,8 +298,7 @@ async fn the_code_in_the_immediate_notice_freezes_the_request_and_a_wrong_code_c
 
 /// `limit`: the policy's reports per window (this scenario makes 4 reports first).
 async fn fraud_code_scenario(app: &TestApp, limit: u32) {
-    let app = app;
-    seed(&app, "ACC-F", "LINE-F", "+1 415 555 0133").await;
+    seed(app, "ACC-F", "LINE-F", "+1 415 555 0133").await;
     let case = app
         .post_ok(
             "/api/v1/cases",
@@ -312,7 +310,7 @@ async fn fraud_code_scenario(app: &TestApp, limit: u32) {
     app.drain().await;
     // At once, to every contact other than the line being cancelled, with the code.
     let received: Vec<_> =
-        sent(&app, Notice::RequestReceived).into_iter().filter(|m| m.case_id.as_str() == id).collect();
+        sent(app, Notice::RequestReceived).into_iter().filter(|m| m.case_id.as_str() == id).collect();
     assert_eq!(received.len(), 1);
     let m = &received[0];
     assert_eq!(m.to.email.as_ref().map(|e| e.as_str()), Some("grace@example.com"));
@@ -322,15 +320,15 @@ async fn fraud_code_scenario(app: &TestApp, limit: u32) {
 
     let (_, before) = app.get(&format!("/api/v1/cases/{id}")).await;
     let reports = "/api/v1/fraud-reports";
-    let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": "ZZZZZZZZZZZZ"}))).await;
+    let (status, err) = call(app, None, "POST", reports, &[], Some(json!({"code": "ZZZZZZZZZZZZ"}))).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("fraud_code_unknown")));
-    let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": "not a code!"}))).await;
+    let (status, err) = call(app, None, "POST", reports, &[], Some(json!({"code": "not a code!"}))).await;
     assert_eq!((status, err["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("code")));
     let (_, unchanged) = app.get(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(unchanged["status"], "verifying");
     assert_eq!(unchanged["version"], before["version"]);
 
-    let (status, frozen) = call(&app, None, "POST", reports, &[], Some(json!({"code": code.to_lowercase()}))).await;
+    let (status, frozen) = call(app, None, "POST", reports, &[], Some(json!({"code": code.to_lowercase()}))).await;
     assert_eq!(status, StatusCode::OK, "{frozen}");
     assert_eq!((frozen["case_id"].as_str(), frozen["status"].as_str()), (Some(id.as_str()), Some("frozen")));
     let (_, detail) = app.get(&format!("/api/v1/cases/{id}")).await;
@@ -338,16 +336,16 @@ async fn fraud_code_scenario(app: &TestApp, limit: u32) {
     let last = detail["timeline"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["type"].as_str(), last["actor"]["kind"].as_str()), (Some("frozen"), Some("customer")));
     app.drain().await;
-    assert_eq!(sent(&app, Notice::Frozen).len(), 1, "the customer is told");
+    assert_eq!(sent(app, Notice::Frozen).len(), 1, "the customer is told");
     // A code works once; then the per-address limit answers 429.
     for _ in 3..limit {
-        let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
+        let (status, err) = call(app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
         assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("fraud_code_unknown")));
     }
-    let (status, err) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
+    let (status, err) = call(app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
     app.clock.advance(Duration::minutes(15));
-    let (status, _) = call(&app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
+    let (status, _) = call(app, None, "POST", reports, &[], Some(json!({"code": code}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the window passed");
 }
 

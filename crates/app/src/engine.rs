@@ -469,7 +469,7 @@ impl Engine {
                     conn.release_savepoint()?;
                 }
                 // Lifts of account locks whose cooling period ended take effect here too.
-                fired += fraud::lift_due_locks(conn, now)?;
+                fired += fraud::lift_due_locks(conn, &*inner.ids, now)?;
                 Ok(fired)
             })
             .await

@@ -145,6 +145,7 @@ pub(super) fn carries_fraud_code(notice: Notice) -> bool {
 /// An outbox row with a notice about an account (not a case).
 fn account_notice(
     conn: &mut dyn Conn,
+    ids: &dyn crate::ports::IdGen,
     account: &AccountId,
     notice: Notice,
     deadline: Option<OffsetDateTime>,
@@ -156,13 +157,14 @@ fn account_notice(
         if acc.email.is_none() && acc.alt_phone.is_none() {
             return Ok(());
         }
-        return account_notice_to(conn, &acc, acc.alt_phone.clone(), notice, deadline, now);
+        return account_notice_to(conn, ids, &acc, acc.alt_phone.clone(), notice, deadline, now);
     };
-    account_notice_to(conn, &acc, Some(msisdn), notice, deadline, now)
+    account_notice_to(conn, ids, &acc, Some(msisdn), notice, deadline, now)
 }
 
 fn account_notice_to(
     conn: &mut dyn Conn,
+    ids: &dyn crate::ports::IdGen,
     account: &lineout_domain::account::Account,
     msisdn: Option<lineout_domain::values::Msisdn>,
     notice: Notice,
@@ -180,7 +182,8 @@ fn account_notice_to(
     let case_id = CaseId::parse(&format!("acct.{}", account.id.as_str()))
         .map_err(|_| Error::Internal("account notice id".into()))?;
     let row = OutboxRow {
-        id: format!("acct.{}.{}.{}", account.id.as_str(), notice.as_str(), (now.unix_timestamp_nanos() / 1_000_000)),
+        // Unique even for two notices of one kind in the same millisecond.
+        id: format!("acct.{}.{}.{}.{}", account.id.as_str(), notice.as_str(), now.unix_timestamp(), nonce(ids)),
         case_id,
         kind: ACCOUNT_NOTIFY_KIND.to_owned(),
         payload: serde_json::to_string(&effect).map_err(|e| Error::Internal(e.to_string()))?,
@@ -211,17 +214,27 @@ pub(super) fn upsert_keeping_locks(
     conn.upsert_account(&next, now)
 }
 
+/// A short unique part for an outbox row id.
+fn nonce(ids: &dyn crate::ports::IdGen) -> String {
+    let secret = ids.secret();
+    secret.chars().skip(secret.chars().count().saturating_sub(10)).collect()
+}
+
 const ALL_LOCKED: Locks = Locks { port_out: true, sim_change: true, cancellation: true };
 const UNLOCKED: Locks = Locks { port_out: false, sim_change: false, cancellation: false };
 
 /// Takes the lifts whose cooling period ended and unlocks their accounts, each with a
 /// notice, in the worker's transaction. Returns how many took effect.
-pub(super) fn lift_due_locks(conn: &mut dyn Conn, now: OffsetDateTime) -> Result<usize, Error> {
+pub(super) fn lift_due_locks(
+    conn: &mut dyn Conn,
+    ids: &dyn crate::ports::IdGen,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
     let due = conn.take_due_lock_lifts(now, LIFT_BATCH)?;
     let mut n = 0;
     for account in due {
         if conn.set_account_locks(&account, UNLOCKED, now)? {
-            account_notice(conn, &account, Notice::AccountUnlocked, Some(now), now)?;
+            account_notice(conn, ids, &account, Notice::AccountUnlocked, Some(now), now)?;
             n += 1;
         }
     }
@@ -241,7 +254,7 @@ impl super::Engine {
                     return Err(not_found("account", account.as_str()));
                 }
                 conn.cancel_lock_lift(&account)?;
-                account_notice(conn, &account, Notice::AccountLocked, None, now)?;
+                account_notice(conn, &*inner.ids, &account, Notice::AccountLocked, None, now)?;
                 Ok(LockStatus { locks: ALL_LOCKED, lift_effective_at: None })
             })
             .await
@@ -280,7 +293,7 @@ impl super::Engine {
                 if !conn.put_lock_lift(&account, now, effective_at)? {
                     return Err(Error::LockLiftPending);
                 }
-                account_notice(conn, &account, Notice::AccountUnlocked, Some(effective_at), now)?;
+                account_notice(conn, &*inner.ids, &account, Notice::AccountUnlocked, Some(effective_at), now)?;
                 Ok(LockStatus { locks: acc.locks, lift_effective_at: Some(effective_at) })
             })
             .await
@@ -297,7 +310,7 @@ impl super::Engine {
                 if !conn.cancel_lock_lift(&account)? {
                     return Err(Error::NoLockLift);
                 }
-                account_notice(conn, &account, Notice::AccountLocked, None, now)?;
+                account_notice(conn, &*inner.ids, &account, Notice::AccountLocked, None, now)?;
                 Ok(LockStatus { locks: acc.locks, lift_effective_at: None })
             })
             .await

@@ -201,8 +201,12 @@ async fn account_lock_scenario(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{lock}");
     assert_eq!(lock["locks"], json!({"port_out": true, "sim_change": true, "cancellation": true}));
     app.drain().await;
+    // Locking again at the same instant is harmless (and told again).
+    let (status, _) = call(app, Some(&portal), "POST", "/api/v1/accounts/ACC-L/lock", &me, None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.drain().await;
     let locked = sent(app, Notice::AccountLocked);
-    assert_eq!(locked.len(), 1);
+    assert_eq!(locked.len(), 2);
     assert_eq!(locked[0].case_id.as_str(), "acct.ACC-L");
     assert_eq!(locked[0].to.email.as_ref().map(|e| e.as_str()), Some("grace@example.com"));
 

@@ -214,6 +214,35 @@ pub(super) fn upsert_keeping_locks(
     conn.upsert_account(&next, now)
 }
 
+/// The lock is effective at once: cancellations and port-outs of the account that have
+/// not started terminating are frozen (stopped for review, the line stays active).
+fn stop_open_requests(
+    conn: &mut dyn Conn,
+    inner: &Inner,
+    account: &AccountId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let filter = crate::ports::CaseFilter {
+        account_id: Some(account.clone()),
+        limit: CPNI_CASES,
+        ..crate::ports::CaseFilter::default()
+    };
+    let open: Vec<CaseId> = conn
+        .list_cases(&filter)?
+        .into_iter()
+        .filter(|c| {
+            use lineout_domain::Status as S;
+            matches!(c.status, S::Verifying | S::Preparing | S::InReview | S::Approved | S::AwaitingPort)
+        })
+        .map(|c| c.id)
+        .collect();
+    let note = Some("stopped: the account holder switched the account lock on".to_owned());
+    for id in open {
+        execute(conn, &inner.config, &id, &Command::ReportFraud { note: note.clone() }, &Actor::System, now)?;
+    }
+    Ok(())
+}
+
 /// A short unique part for an outbox row id.
 fn nonce(ids: &dyn crate::ports::IdGen) -> String {
     let secret = ids.secret();
@@ -254,6 +283,7 @@ impl super::Engine {
                     return Err(not_found("account", account.as_str()));
                 }
                 conn.cancel_lock_lift(&account)?;
+                stop_open_requests(conn, &inner, &account, now)?;
                 account_notice(conn, &*inner.ids, &account, Notice::AccountLocked, None, now)?;
                 Ok(LockStatus { locks: ALL_LOCKED, lift_effective_at: None })
             })

@@ -190,6 +190,18 @@ async fn the_fraud_guards_hold_on_postgres() {
 
 async fn account_lock_scenario(app: &TestApp) {
     seed(app, "ACC-L", "LINE-L", "+1 415 555 0166").await;
+    // A cancellation someone already asked for, approved and waiting for its termination.
+    let pending = app
+        .post_ok(
+            "/api/v1/cases",
+            json!({"line_id": "LINE-L", "channel": "web", "timing": {"kind": "immediate"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let pending = pending["id"].as_str().unwrap().to_owned();
+    app.command(&pending, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    let (_, approved) = app.get(&format!("/api/v1/cases/{pending}")).await;
+    assert_eq!(approved["status"], "approved", "{approved}");
     // The account has a PIN (set by the operator's systems; the API never carries PINs).
     let mut account = app.engine.account(lineout_domain::values::AccountId::parse("ACC-L").unwrap()).await.unwrap();
     account.pin_hash = Some(lineout_app::secrets::hash("2468", [3; 16]).unwrap());
@@ -210,7 +222,14 @@ async fn account_lock_scenario(app: &TestApp) {
     assert_eq!(locked[0].case_id.as_str(), "acct.ACC-L");
     assert_eq!(locked[0].to.email.as_ref().map(|e| e.as_str()), Some("grace@example.com"));
 
-    // Effective at once: no cancellation, no transfer PIN, no port request.
+    // Effective at once: the pending cancellation is stopped (the line stays active)…
+    let (_, stopped) = app.get(&format!("/api/v1/cases/{pending}")).await;
+    assert_eq!((stopped["status"].as_str(), stopped["line_status"].as_str()), (Some("frozen"), Some("active")));
+    app.clock.advance(Duration::hours(25));
+    app.drain().await;
+    let calls = app.network.recorder.calls();
+    assert!(calls.is_empty(), "no deprovisioning: {calls:?}");
+    // … and no new cancellation, transfer PIN or port request.
     let (status, err) = app
         .post("/api/v1/cases", json!({"line_id": "LINE-L", "channel": "web", "timing": {"kind": "immediate"}}))
         .await;
@@ -239,7 +258,13 @@ async fn account_lock_scenario(app: &TestApp) {
     let right = json!({"line_id": "LINE-L", "pin": "2468"});
     let (status, pending) = call(app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
-    assert_eq!(pending["lift_effective_at"], "2026-11-03T09:30:00Z");
+    let expected = app.engine.now() + Duration::hours(24);
+    let at = time::OffsetDateTime::parse(
+        pending["lift_effective_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(at, expected);
     let (status, err) = call(app, Some(&portal), "POST", lift, &me, Some(right.clone())).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("lock_lift_pending")));
     app.drain().await;
@@ -340,7 +365,8 @@ async fn fraud_code_scenario(app: &TestApp, limit: u32) {
     let last = detail["timeline"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["type"].as_str(), last["actor"]["kind"].as_str()), (Some("frozen"), Some("customer")));
     app.drain().await;
-    assert_eq!(sent(app, Notice::Frozen).len(), 1, "the customer is told");
+    let told = sent(app, Notice::Frozen).into_iter().filter(|m| m.case_id.as_str() == id).count();
+    assert_eq!(told, 1, "the customer is told");
     // A code works once; then the per-address limit answers 429.
     for _ in 3..limit {
         let (status, err) = call(app, None, "POST", reports, &[], Some(json!({"code": code}))).await;

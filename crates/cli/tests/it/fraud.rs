@@ -563,3 +563,18 @@ async fn many_requests_from_one_client_address_raise_the_risk() {
     let fifth = open_from(&app, &portal, [203, 0, 113, 7], "LINE-N5").await;
     assert_eq!(fifth["risk"]["reasons"], json!([{"code": "address_burst", "points": 30}]), "{fifth}");
 }
+
+#[tokio::test]
+async fn an_account_with_the_longest_id_can_be_locked_and_is_told() {
+    let app = spawn_app().await;
+    let id = "A".repeat(64);
+    seed(&app, &id, "LINE-64", "+1 415 555 0164").await;
+    let (status, lock) = call(&app, Some(&app.token), "POST", &format!("/api/v1/accounts/{id}/lock"), &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{lock}");
+    let (status, err) = call(&app, Some(&app.token), "POST", "/api/v1/accounts/nobody/lock", &[], None).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
+    app.drain().await;
+    let told = sent(&app, Notice::AccountLocked);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].case_id.as_str().len(), 64);
+}

@@ -270,6 +270,24 @@ pub(super) fn lift_due_locks(
 }
 
 impl super::Engine {
+    /// Upserts lines, each with the date its SIM last changed when the operator's systems
+    /// know it (the import's `sim_changed_at` column), each row in its own savepoint.
+    pub fn upsert_lines_with_sim_changes_blocking(
+        &self,
+        rows: Vec<(lineout_domain::account::Line, Option<OffsetDateTime>)>,
+    ) -> Result<Vec<Result<crate::ports::Upsert, Error>>, Error> {
+        let clock = Arc::clone(&self.inner.clock);
+        self.inner.writer.run_blocking(move |conn| {
+            Ok(super::each_row(conn, rows, |c, (line, changed)| {
+                let upsert = c.upsert_line(line, to_millis(clock.now()))?;
+                if let Some(at) = changed {
+                    c.set_sim_changed_at(&line.id, to_millis(*at))?;
+                }
+                Ok(upsert)
+            }))
+        })
+    }
+
     /// Switches the account's free lock on (port-out, transfer PINs, SIM change and
     /// cancellation), at once; a pending lift is cancelled. The holder is told.
     pub async fn lock_account(&self, account: AccountId) -> Result<LockStatus, Error> {

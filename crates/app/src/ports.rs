@@ -446,6 +446,8 @@ pub trait Conn: Send {
     fn insert_fraud_code(&mut self, code_hash: &str, case: &CaseId, now: OffsetDateTime) -> StoreResult<()>;
     /// Uses an unused code: marks it used and returns its case; `None` if unknown or used.
     fn use_fraud_code(&mut self, code_hash: &str, now: OffsetDateTime) -> StoreResult<Option<CaseId>>;
+    /// Records when a line's SIM last changed (an imported date from the operator's systems).
+    fn set_sim_changed_at(&mut self, line: &LineId, at: OffsetDateTime) -> StoreResult<()>;
     /// The numbers of an account's lines, by line id (at most `limit`).
     fn account_msisdns(&mut self, account: &AccountId, limit: u32) -> StoreResult<Vec<Msisdn>>;
 }

@@ -82,7 +82,7 @@ pub struct ServeArgs {
 pub enum ImportKind {
     /// Columns: id,holder_name,email,alt_phone,language,billing_cycle_day,kind,lock_port_out,lock_sim_change,lock_cancellation,owed_cents,prepaid_balance_cents,currency
     Accounts,
-    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status
+    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status,sim_changed_at
     Lines,
     /// Columns: id,line_id,imei,model,price_cents,currency,ownership,must_return
     Devices,

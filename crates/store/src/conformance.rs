@@ -1132,6 +1132,9 @@ pub fn fraud_guard_tables(f: &dyn Fixture) {
     moved.holder_name = "Ada King".into();
     ok(c.upsert_account(&moved, at(30)));
     assert_eq!(ok(c.risk_facts(&line_id("line-f"))), (Some(at(10)), Some(at(20))));
+    // An imported SIM change date wins over the trigger's.
+    ok(c.set_sim_changed_at(&line_id("line-f"), at(5)));
+    assert_eq!(ok(c.risk_facts(&line_id("line-f"))), (Some(at(5)), Some(at(20))));
 
     // Case origins.
     ok(c.record_case_origin(&case_id("case-f1"), "client:tok_1", Some("10.0.0.1"), at(0)));

@@ -951,6 +951,11 @@ impl<D: Db> Conn for SqlConn<D> {
         })
     }
 
+    fn set_sim_changed_at(&mut self, line: &LineId, at: OffsetDateTime) -> StoreResult<()> {
+        self.exec(SET_SIM_CHANGED_AT, &[line.as_str().into(), ms(at).into()])?;
+        Ok(())
+    }
+
     fn account_msisdns(&mut self, account: &AccountId, limit_n: u32) -> StoreResult<Vec<Msisdn>> {
         self.rows(ACCOUNT_MSISDNS, &[account.as_str().into(), limit(limit_n)], |r| {
             Msisdn::parse(&r.text(0)?).map_err(|_| corrupt("line msisdn"))
@@ -980,6 +985,7 @@ pub(crate) const POSTGRES_TAKE_LOCK_LIFTS: &str = "DELETE FROM account_lock_lift
     FOR UPDATE SKIP LOCKED) RETURNING account_id";
 pub(crate) const INSERT_FRAUD_CODE: &str =
     "INSERT INTO fraud_codes (code_hash, case_id, created_at, used_at) VALUES ($1, $2, $3, NULL)";
+pub(crate) const SET_SIM_CHANGED_AT: &str = "UPDATE lines SET sim_changed_at = $2 WHERE id = $1";
 pub(crate) const ACCOUNT_MSISDNS: &str = "SELECT msisdn FROM lines WHERE account_id = $1 ORDER BY id LIMIT $2";
 pub(crate) const USE_FRAUD_CODE: &str =
     "UPDATE fraud_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING case_id";

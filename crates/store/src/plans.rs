@@ -101,6 +101,7 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         ("insert fraud code", conn::INSERT_FRAUD_CODE, vec![TEXT, ID, INT]),
         ("use fraud code", conn::USE_FRAUD_CODE, vec![TEXT, INT]),
         ("account msisdns", conn::ACCOUNT_MSISDNS, vec![ID, INT]),
+        ("set sim changed at", conn::SET_SIM_CHANGED_AT, vec![ID, INT]),
     ];
     let mut all: Vec<(&'static str, String, Vec<Val<'static>>)> =
         fixed.into_iter().map(|(name, sql, params)| (name, sql.to_owned(), params)).collect();

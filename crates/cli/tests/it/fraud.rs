@@ -578,3 +578,34 @@ async fn an_account_with_the_longest_id_can_be_locked_and_is_told() {
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].case_id.as_str().len(), 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_sim_change_date_is_a_risk_signal() {
+    use lineout::import::{Options, run};
+    use lineout::rows::RecordKind;
+    let app = spawn_app().await;
+    app.post_ok("/api/v1/accounts", json!({"id": "ACC-I", "holder_name": "Ida"}), StatusCode::CREATED).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lines.csv");
+    // The operator's systems swapped one SIM yesterday and the other long ago; one date is bad.
+    std::fs::write(
+        &path,
+        "id,account_id,msisdn,plan,sim_changed_at\n\
+         LINE-I1,ACC-I,+14155550411,prepaid,2026-11-01T12:00:00Z\n\
+         LINE-I2,ACC-I,+14155550412,prepaid,2025-01-01\n\
+         LINE-I3,ACC-I,+14155550413,prepaid,yesterday\n",
+    )
+    .unwrap();
+    let engine = app.engine.clone();
+    let summary = tokio::task::spawn_blocking(move || run(&engine, &path, &Options::new(RecordKind::Lines)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((summary.inserted, summary.rejected), (2, 1));
+    assert_eq!(summary.rejections[0].to_string().contains("sim_changed_at"), true, "{:?}", summary.rejections);
+    let open = |line: &str| json!({"line_id": line, "channel": "store", "timing": {"kind": "immediate"}});
+    let recent = app.post_ok("/api/v1/cases", open("LINE-I1"), StatusCode::CREATED).await;
+    assert_eq!(recent["risk"]["reasons"], json!([{"code": "recent_sim_change", "points": 40}]), "{recent}");
+    let old = app.post_ok("/api/v1/cases", open("LINE-I2"), StatusCode::CREATED).await;
+    assert_eq!(old["risk"]["score"], 0, "{old}");
+}

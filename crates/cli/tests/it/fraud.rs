@@ -602,7 +602,7 @@ async fn an_imported_sim_change_date_is_a_risk_signal() {
         .unwrap()
         .unwrap();
     assert_eq!((summary.inserted, summary.rejected), (2, 1));
-    assert_eq!(summary.rejections[0].to_string().contains("sim_changed_at"), true, "{:?}", summary.rejections);
+    assert!(summary.rejections[0].to_string().contains("sim_changed_at"), "{:?}", summary.rejections);
     let open = |line: &str| json!({"line_id": line, "channel": "store", "timing": {"kind": "immediate"}});
     let recent = app.post_ok("/api/v1/cases", open("LINE-I1"), StatusCode::CREATED).await;
     assert_eq!(recent["risk"]["reasons"], json!([{"code": "recent_sim_change", "points": 40}]), "{recent}");

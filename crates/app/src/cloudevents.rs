@@ -168,6 +168,8 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
         ],
         E::Rejected { reason, note } => vec![("reason", value(reason)), ("note", json!(note))],
         E::Frozen { note } | E::Closed { note } => vec![("note", json!(note))],
+        E::RiskAssessed { risk } => vec![("score", json!(risk.score)), ("high", json!(risk.high))],
+        E::ApprovalRecorded { by, note } => vec![("by", json!(actor_kind(by))), ("note", json!(note))],
         E::DeprovisioningConfirmed { effect_id } => vec![("effect_id", json!(effect_id))],
         E::RefundDecided { balance, fee, refund, forfeited, method } => vec![
             ("balance", money(balance)),

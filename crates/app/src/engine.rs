@@ -24,6 +24,9 @@ use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Semaphore;
 
+#[path = "fraud.rs"]
+pub mod fraud;
+
 /// The outside world the engine talks to.
 #[derive(Clone)]
 pub struct Adapters {
@@ -248,7 +251,7 @@ impl Engine {
     pub async fn open_case(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
         let started = Instant::now();
         let inner = Arc::clone(&self.inner);
-        let result = self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor)).await;
+        let result = self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor, None)).await;
         crate::metrics::command(crate::metrics::OPEN, started, &result);
         result
     }
@@ -257,7 +260,22 @@ impl Engine {
     pub fn open_case_blocking(&self, req: OpenRequest, actor: Actor) -> Result<Case, Error> {
         let started = Instant::now();
         let inner = Arc::clone(&self.inner);
-        let result = self.inner.writer.run_blocking(move |conn| open_in(conn, &inner, &req, &actor));
+        let result = self.inner.writer.run_blocking(move |conn| open_in(conn, &inner, &req, &actor, None));
+        crate::metrics::command(crate::metrics::OPEN, started, &result);
+        result
+    }
+
+    /// Opens a case for a request that came from a client address (risk: bursts per address).
+    pub async fn open_case_from(
+        &self,
+        req: OpenRequest,
+        actor: Actor,
+        client_addr: Option<String>,
+    ) -> Result<Case, Error> {
+        let started = Instant::now();
+        let inner = Arc::clone(&self.inner);
+        let result =
+            self.inner.writer.run(move |conn| open_in(conn, &inner, &req, &actor, client_addr.as_deref())).await;
         crate::metrics::command(crate::metrics::OPEN, started, &result);
         result
     }
@@ -272,6 +290,10 @@ impl Engine {
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
+                if matches!(cmd, Command::Approve { .. } | Command::VerifyIdentity { .. }) {
+                    // The risk may have changed since the case opened (failed verification attempts).
+                    fraud::reassess(conn, &inner, &id, now)?;
+                }
                 // A recorded refusal commits its event, then answers with its error.
                 let (case, refused) = execute_reporting(conn, &inner.config, &id, &cmd, &actor, now)?;
                 Ok(match refused {
@@ -292,7 +314,7 @@ impl Engine {
         let clock = Arc::clone(&self.inner.clock);
         self.inner
             .writer
-            .run(move |conn| Ok(each_row(conn, rows, |c, a| c.upsert_account(a, to_millis(clock.now())))))
+            .run(move |conn| Ok(each_row(conn, rows, |c, a| fraud::upsert_keeping_locks(c, a, to_millis(clock.now())))))
             .await
     }
     pub async fn upsert_lines(&self, rows: Vec<Line>) -> Result<Vec<Result<Upsert, Error>>, Error> {
@@ -312,9 +334,9 @@ impl Engine {
     /// Blocking forms for the CLI importer.
     pub fn upsert_accounts_blocking(&self, rows: Vec<Account>) -> Result<Vec<Result<Upsert, Error>>, Error> {
         let clock = Arc::clone(&self.inner.clock);
-        self.inner
-            .writer
-            .run_blocking(move |conn| Ok(each_row(conn, rows, |c, a| c.upsert_account(a, to_millis(clock.now())))))
+        self.inner.writer.run_blocking(move |conn| {
+            Ok(each_row(conn, rows, |c, a| fraud::upsert_keeping_locks(c, a, to_millis(clock.now()))))
+        })
     }
     pub fn upsert_lines_blocking(&self, rows: Vec<Line>) -> Result<Vec<Result<Upsert, Error>>, Error> {
         let clock = Arc::clone(&self.inner.clock);
@@ -479,6 +501,8 @@ impl Engine {
                     }
                     conn.release_savepoint()?;
                 }
+                // Lifts of account locks whose cooling period ended take effect here too.
+                fired += fraud::lift_due_locks(conn, &*inner.ids, now)?;
                 Ok(fired)
             })
             .await
@@ -515,7 +539,14 @@ impl Engine {
                                 match to {
                                     Some(to) => {
                                         let code = message_code(conn, &inner, &row, notice, now)?;
-                                        Ok(Work::Notify { notice, language, details, to, code })
+                                        let fraud_code = if row.kind != fraud::ACCOUNT_NOTIFY_KIND
+                                            && fraud::carries_fraud_code(notice)
+                                        {
+                                            Some(fraud::issue_fraud_code(conn, &inner, &row.case_id, now)?)
+                                        } else {
+                                            None
+                                        };
+                                        Ok(Work::Notify { notice, language, details, to, code, fraud_code })
                                     }
                                     // A copy for a contact the account does not have: nothing to send.
                                     None => Ok(Work::Skip),
@@ -623,6 +654,7 @@ enum Work {
         details: lineout_domain::effects::NoticeDetails,
         to: Recipient,
         code: String,
+        fraud_code: Option<String>,
     },
     Webhook(WebhookPayload),
     /// Nothing to do (e.g. a per-contact notice for a contact the account lacks).
@@ -648,9 +680,14 @@ async fn deliver(adapters: &Adapters, row: &OutboxRow, work: Work) -> Result<Del
             adapters.payments.refund(&row.id, &account_id, amount, &payout).await.map(Delivered::Refunded)
         }
         Work::Effect(Effect::Notify { .. }) => Err(AdapterError::permanent("notify rows are prepared as messages")),
-        Work::Notify { notice, language, details, to, code } => {
-            let ctx =
-                crate::notices::NoticeContext { case_id: &row.case_id, language, auth_code: &code, details: &details };
+        Work::Notify { notice, language, details, to, code, fraud_code } => {
+            let ctx = crate::notices::NoticeContext {
+                case_id: &row.case_id,
+                language,
+                auth_code: &code,
+                details: &details,
+                fraud_code: fraud_code.as_deref(),
+            };
             let r = crate::notices::render(notice, ctx);
             let message = Message {
                 case_id: row.case_id.clone(),
@@ -706,16 +743,19 @@ fn record_outcomes(
                         // Webhook deliveries are not case events (that would feed more webhooks).
                         Delivered::Posted | Delivered::Skipped => None,
                     }
+                    .filter(|_| row.kind != fraud::ACCOUNT_NOTIFY_KIND)
                 }
                 Err(e) if e.retryable && attempts < policy.retry.max_attempts => {
                     let delay = i64::try_from(policy.retry_delay_ms(attempts)).unwrap_or(i64::MAX);
                     conn.retry_outbox(&row.id, attempts, now + Duration::milliseconds(delay), &clip(&e.message))?;
                     step.retried += 1;
-                    (row.kind != WEBHOOK_KIND).then(|| Command::EffectFailed {
-                        effect_id: row.id.clone(),
-                        effect: row.kind.clone(),
-                        attempt: attempts,
-                        error: clip(&e.message),
+                    (row.kind != WEBHOOK_KIND && row.kind != fraud::ACCOUNT_NOTIFY_KIND).then(|| {
+                        Command::EffectFailed {
+                            effect_id: row.id.clone(),
+                            effect: row.kind.clone(),
+                            attempt: attempts,
+                            error: clip(&e.message),
+                        }
                     })
                 }
                 Err(e) => {
@@ -723,10 +763,12 @@ fn record_outcomes(
                     step.dead += 1;
                     crate::metrics::dead_letter(&row.kind);
                     tracing::error!(case = %row.case_id, effect = %row.id, kind = %row.kind, "effect dead-lettered");
-                    (row.kind != WEBHOOK_KIND).then(|| Command::EffectDeadLettered {
-                        effect_id: row.id.clone(),
-                        effect: row.kind.clone(),
-                        error: clip(&e.message),
+                    (row.kind != WEBHOOK_KIND && row.kind != fraud::ACCOUNT_NOTIFY_KIND).then(|| {
+                        Command::EffectDeadLettered {
+                            effect_id: row.id.clone(),
+                            effect: row.kind.clone(),
+                            error: clip(&e.message),
+                        }
                     })
                 }
             };
@@ -796,7 +838,13 @@ fn detail_in(conn: &mut dyn Conn, id: &CaseId) -> Result<CaseDetail, Error> {
     Ok(CaseDetail { case: record.case, events, timers, outbox })
 }
 
-fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor) -> Result<Case, Error> {
+fn open_in(
+    conn: &mut dyn Conn,
+    inner: &Inner,
+    req: &OpenRequest,
+    actor: &Actor,
+    client_addr: Option<&str>,
+) -> Result<Case, Error> {
     let now = to_millis(inner.clock.now());
     let line = match &req.line {
         LineRef::Id(id) => conn.get_line(id)?.ok_or_else(|| not_found("line", id.as_str()))?,
@@ -852,6 +900,8 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
         Error::CaseAlreadyOpen(_) => Error::CaseAlreadyOpen(String::new()),
         other => other,
     })?;
+    // Fraud guards: where the request came from, and its risk, before any verification.
+    let case = fraud::assess_new(conn, inner, &case, actor, client_addr, now)?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
         return verified(conn, &inner.config, case, Proof::OperatorInitiated, now);
@@ -1116,6 +1166,13 @@ impl Engine {
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 let line = resolve_line(conn, &line)?;
+                // The account lock blocks port-out, new transfer PINs included (an open case too).
+                let account = conn
+                    .get_account(&line.account_id)?
+                    .ok_or_else(|| Error::Internal("line without account".into()))?;
+                if account.locks.port_out {
+                    return Err(Error::Case(case::Error::AccountLocked));
+                }
                 let case_id = match conn.open_case_for_line(&line.id, CaseKind::PortOut)? {
                     Some(id) => id,
                     None => {
@@ -1127,7 +1184,7 @@ impl Engine {
                             timing: Timing::Immediate,
                             note: None,
                         };
-                        open_in(conn, &inner, &req, &actor)?.id
+                        open_in(conn, &inner, &req, &actor, None)?.id
                     }
                 };
                 conn.put_transfer_pin(&case_id, &pin_id, &hash)?;
@@ -1409,7 +1466,7 @@ impl Engine {
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
-                let case = open_in(conn, &inner, &req, &actor)?;
+                let case = open_in(conn, &inner, &req, &actor, None)?;
                 verified(conn, &inner.config, case, proof, now)
             })
             .await

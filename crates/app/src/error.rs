@@ -36,6 +36,17 @@ pub enum Error {
     Records(#[from] crate::records::Refusal),
     #[error("too many requests; retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: i64 },
+    /// Fraud guards: the account lock, its lift and "this wasn't me" codes.
+    #[error("the account has no lock to lift")]
+    AccountNotLocked,
+    #[error("a lift of the account lock is already pending")]
+    LockLiftPending,
+    #[error("no lift of the account lock is pending")]
+    NoLockLift,
+    #[error("lifting the account lock needs strong verification: a verified case, or the account PIN")]
+    VerificationRequired,
+    #[error("this code is not a valid, unused 'this wasn't me' code")]
+    FraudCodeUnknown,
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -78,6 +89,11 @@ impl Error {
             Self::PortRefused(r) => r.code(),
             Self::Records(r) => r.code(),
             Self::RateLimited { .. } => "rate_limited",
+            Self::AccountNotLocked => "account_not_locked",
+            Self::LockLiftPending => "lock_lift_pending",
+            Self::NoLockLift => "lock_lift_not_found",
+            Self::VerificationRequired => "verification_required",
+            Self::FraudCodeUnknown => "fraud_code_unknown",
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
             Self::LedgerCurrencyMismatch { .. } => "ledger_currency_mismatch",
@@ -196,6 +212,12 @@ pub const CODES: &[(&str, u16, &str)] = &[
         429,
         "Too many requests (codes per line, attempts per client); retry after `details.retry_after_seconds`.",
     ),
+    ("same_reviewer", 409, "A high-risk case needs its second approval from a different reviewer."),
+    ("account_not_locked", 409, "The account has no lock to lift."),
+    ("lock_lift_pending", 409, "A lift of the account lock is already pending (cooling period)."),
+    ("lock_lift_not_found", 404, "No lift of the account lock is pending."),
+    ("verification_required", 403, "Strong verification is needed first (a verified case, or the account PIN)."),
+    ("fraud_code_unknown", 404, "The code is not a valid, unused 'this wasn't me' code; nothing changed."),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),
@@ -231,6 +253,7 @@ mod tests {
             lineout_domain::case::Error::DuplicatePayment,
             lineout_domain::case::Error::InvalidTracking,
             lineout_domain::case::Error::InvalidInspection,
+            lineout_domain::case::Error::SameReviewer,
             lineout_domain::case::Error::LineNotEligible("terminated"),
             lineout_domain::case::Error::IllegalTransition { command: "x", status: "y" },
             lineout_domain::case::Error::WriteOffNotAllowed { owed: String::new(), limit_cents: 0 },

@@ -23,6 +23,8 @@ pub struct NoticeContext<'a> {
     /// The message's authenticity code (the customer can check it with the operator).
     pub auth_code: &'a str,
     pub details: &'a NoticeDetails,
+    /// The "this wasn't me" code of a notice about a new cancellation or port-out request.
+    pub fraud_code: Option<&'a str>,
 }
 
 /// A rendered notice.
@@ -271,6 +273,17 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
 pub fn render(notice: Notice, ctx: NoticeContext<'_>) -> Rendered {
     let (subject, sentence, sms) = texts(notice, ctx.language, ctx.case_id.as_str(), ctx.details);
     let code = ctx.auth_code;
+    let (sentence, sms) = match (ctx.fraud_code, ctx.language) {
+        (None, _) => (sentence, sms),
+        (Some(f), Language::En) => (
+            format!("{sentence}\n\nNot you? Stop this request at once: report the code {f} on our website."),
+            format!("{sms} Not you? Report {f}."),
+        ),
+        (Some(f), Language::ZhHans) => (
+            format!("{sentence}\n\n不是您本人？请立即在我们的网站上报此码以阻止该申请：{f}。"),
+            format!("{sms}非本人？请上报{f}。"),
+        ),
+    };
     let (email_text, sms_text) = match ctx.language {
         Language::En => (
             format!(
@@ -288,6 +301,32 @@ pub fn render(notice: Notice, ctx: NoticeContext<'_>) -> Rendered {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_notice_carries_the_fraud_code_in_both_languages_within_three_sms_parts() {
+        let id = CaseId::parse("C01JD3K5M2X7Q4T9A").unwrap_or_else(|_| unreachable!());
+        let details = NoticeDetails::default();
+        for notice in [Notice::RequestReceived, Notice::TransferPinIssued] {
+            for language in [Language::En, Language::ZhHans] {
+                let ctx = NoticeContext {
+                    case_id: &id,
+                    language,
+                    auth_code: "K7Q2M9XP",
+                    details: &details,
+                    fraud_code: Some("7XQ2M9KP4RTA"),
+                };
+                let r = render(notice, ctx);
+                let scam = if language == Language::En { SCAM_EN } else { SCAM_ZH };
+                for text in [&r.email_text, &r.sms_text] {
+                    assert!(
+                        text.contains("7XQ2M9KP4RTA") && text.contains("K7Q2M9XP") && text.contains(scam),
+                        "{text}"
+                    );
+                }
+                assert!(parts(&r.sms_text) <= 3, "{notice:?} {language:?}: {}", r.sms_text);
+            }
+        }
+    }
+
     use super::*;
     use lineout_domain::values::Money;
 
@@ -311,7 +350,13 @@ mod tests {
         for details in [NoticeDetails::default(), full] {
             for notice in Notice::ALL {
                 for language in [Language::En, Language::ZhHans] {
-                    let ctx = NoticeContext { case_id: &id, language, auth_code: "K7Q2M9XP", details: &details };
+                    let ctx = NoticeContext {
+                        case_id: &id,
+                        language,
+                        auth_code: "K7Q2M9XP",
+                        details: &details,
+                        fraud_code: None,
+                    };
                     let r = render(notice, ctx);
                     let scam = if language == Language::En { SCAM_EN } else { SCAM_ZH };
                     assert!(!r.subject.is_empty(), "{notice:?} {language:?}");

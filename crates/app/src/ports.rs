@@ -427,6 +427,49 @@ pub trait Conn: Send {
 
     // Records: personal data, legal holds, exports, privacy requests (see `records_port`).
     fn records(&mut self) -> &mut dyn crate::records_port::RecordsConn;
+    // Fraud guards (migration 6): risk facts, case origins, the account lock's lift, fraud codes.
+    /// When the line's SIM last changed and when its account's contacts last changed.
+    fn risk_facts(&mut self, line: &LineId) -> StoreResult<(Option<OffsetDateTime>, Option<OffsetDateTime>)>;
+    /// Records who opened a case (an actor key such as `client:tok_1`) and from which client address.
+    fn record_case_origin(
+        &mut self,
+        case: &CaseId,
+        actor: &str,
+        client_addr: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Cases opened by this actor at or after `since`.
+    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime) -> StoreResult<u32>;
+    /// Cases opened from this client address at or after `since`.
+    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime) -> StoreResult<u32>;
+    /// Sets an account's locks; false when there is no such account.
+    fn set_account_locks(
+        &mut self,
+        account: &AccountId,
+        locks: lineout_domain::account::Locks,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records a request to lift the account's lock at `effective_at`; false if one is pending.
+    fn put_lock_lift(
+        &mut self,
+        account: &AccountId,
+        requested_at: OffsetDateTime,
+        effective_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// The pending lift's effective time, if any.
+    fn lock_lift(&mut self, account: &AccountId) -> StoreResult<Option<OffsetDateTime>>;
+    /// Cancels a pending lift; false if there was none.
+    fn cancel_lock_lift(&mut self, account: &AccountId) -> StoreResult<bool>;
+    /// Takes (removes and returns) up to `limit` lifts due at `now`; another node skips them.
+    fn take_due_lock_lifts(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<AccountId>>;
+    /// Stores the hash of a "this wasn't me" code bound to a case.
+    fn insert_fraud_code(&mut self, code_hash: &str, case: &CaseId, now: OffsetDateTime) -> StoreResult<()>;
+    /// Uses an unused code: marks it used and returns its case; `None` if unknown or used.
+    fn use_fraud_code(&mut self, code_hash: &str, now: OffsetDateTime) -> StoreResult<Option<CaseId>>;
+    /// Records when a line's SIM last changed (an imported date from the operator's systems).
+    fn set_sim_changed_at(&mut self, line: &LineId, at: OffsetDateTime) -> StoreResult<()>;
+    /// The numbers of an account's lines, by line id (at most `limit`).
+    fn account_msisdns(&mut self, account: &AccountId, limit: u32) -> StoreResult<Vec<Msisdn>>;
 }
 
 /// An adapter's failure: retryable ones are retried with backoff, others dead-lettered.

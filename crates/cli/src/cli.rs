@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The account holder's free lock against port-out, SIM change and cancellation.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Check or show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -91,7 +94,7 @@ pub struct ServeArgs {
 pub enum ImportKind {
     /// Columns: id,holder_name,email,alt_phone,language,billing_cycle_day,kind,lock_port_out,lock_sim_change,lock_cancellation,owed_cents,prepaid_balance_cents,currency
     Accounts,
-    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status,monthly_charge_cents
+    /// Columns: id,account_id,msisdn,iccid,imsi,eid,plan,status,monthly_charge_cents,sim_changed_at
     Lines,
     /// Columns: id,line_id,imei,model,price_cents,currency,ownership,must_return,remaining_installments_cents
     Devices,
@@ -158,6 +161,35 @@ pub enum CaseCommand {
     },
     /// Open a cancellation case for a line.
     Open(CaseOpenArgs),
+}
+
+/// `lineout account …`: the free account lock (fraud guards).
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Switch the lock on at once (port-out and transfer PINs, SIM change, cancellation).
+    Lock {
+        /// The account id.
+        id: String,
+    },
+    /// Ask to lift the lock: the account PIN is read from standard input (one line) and
+    /// checked against the line; the lift takes effect after the cooling period.
+    Unlock {
+        /// The account id.
+        id: String,
+        /// A line of the account, to check the PIN against.
+        #[arg(long, value_name = "ID")]
+        line: String,
+    },
+    /// Cancel a pending lift during its cooling period: the lock stays on.
+    CancelUnlock {
+        /// The account id.
+        id: String,
+    },
+    /// Show the locks and any pending lift.
+    Status {
+        /// The account id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

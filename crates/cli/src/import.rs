@@ -122,7 +122,7 @@ pub fn run(engine: &Engine, path: &Path, opts: &Options) -> Result<Summary> {
     let defaults = Defaults { currency: engine.policy().currency };
     match opts.kind {
         RecordKind::Accounts => Importer::<Account>::new(engine, opts, defaults, len).read(path, file, format),
-        RecordKind::Lines => Importer::<Line>::new(engine, opts, defaults, len).read(path, file, format),
+        RecordKind::Lines => Importer::<LineRow>::new(engine, opts, defaults, len).read(path, file, format),
         RecordKind::Devices => Importer::<Device>::new(engine, opts, defaults, len).read(path, file, format),
         RecordKind::Ledger => Importer::<ImportRow>::new(engine, opts, defaults, len).read(path, file, format),
     }
@@ -143,12 +143,18 @@ impl Record for Account {
     }
 }
 
-impl Record for Line {
+/// A line with the date its SIM last changed, when the file has one (fraud guards).
+type LineRow = (Line, Option<time::OffsetDateTime>);
+
+impl Record for LineRow {
     fn parse<F: Fields + ?Sized>(fields: &F, _defaults: &Defaults) -> Result<Self, Vec<FieldError>> {
-        rows::line(fields)
+        match (rows::line(fields), rows::sim_changed_at(fields)) {
+            (Ok(line), Ok(at)) => Ok((line, at)),
+            (line, at) => Err(line.err().unwrap_or_default().into_iter().chain(at.err().unwrap_or_default()).collect()),
+        }
     }
     fn upsert(engine: &Engine, rows: Vec<Self>) -> Result<Vec<Result<Upsert, lineout_app::Error>>, lineout_app::Error> {
-        engine.upsert_lines_blocking(rows)
+        engine.upsert_lines_with_sim_changes_blocking(rows)
     }
 }
 

@@ -2,6 +2,7 @@
 //! engine setup, and one module per subcommand, each callable (and tested) as plain
 //! functions. `main.rs` only parses arguments and maps the outcome to an exit code.
 
+pub mod account;
 pub mod audit;
 pub mod bench;
 pub mod bulk;
@@ -166,6 +167,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Demo(args) => demo::command(&config, args.seed, args.accounts as usize).map(|()| Outcome::Success),
         Command::Case(cmd) => cases::command(db::start_engine(&config)?, cmd).map(|()| Outcome::Success),
+        Command::Account(cmd) => account::command(db::start_engine(&config)?, cmd).map(|()| Outcome::Success),
         Command::Audit(AuditCommand::Verify) => audit::verify(&db::start_engine(&config)?),
         Command::Audit(AuditCommand::Export { case, out }) => {
             records::audit_export(&db::start_engine(&config)?, &case, out)

@@ -79,7 +79,18 @@ impl RecordKind {
                 "currency",
             ],
             Self::Lines => {
-                &["id", "account_id", "msisdn", "iccid", "imsi", "eid", "plan", "status", "monthly_charge_cents"]
+                &[
+                "id",
+                "account_id",
+                "msisdn",
+                "iccid",
+                "imsi",
+                "eid",
+                "plan",
+                "status",
+                "monthly_charge_cents",
+                "sim_changed_at",
+            ]
             }
             Self::Devices => &[
                 "id",
@@ -362,6 +373,25 @@ pub fn line<F: Fields + ?Sized>(fields: &F) -> Result<Line, Vec<FieldError>> {
         status: status.unwrap_or(LineStatus::Active),
         monthly_charge_cents: monthly.unwrap_or(0),
     })
+}
+
+/// The optional `sim_changed_at` of a line row: when the operator's systems last changed
+/// its SIM (RFC 3339, or a date meaning its midnight UTC). A risk signal.
+pub fn sim_changed_at<F: Fields + ?Sized>(fields: &F) -> Result<Option<time::OffsetDateTime>, Vec<FieldError>> {
+    let mut r = Reader::new(fields);
+    let at = r.optional("sim_changed_at", |s| {
+        use time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(s, &Rfc3339)
+            .or_else(|_| {
+                time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map(|d| d.midnight().assume_utc())
+            })
+            .map_err(|_| "must be an RFC 3339 timestamp or a date YYYY-MM-DD")
+    });
+    match (at, r.errors.is_empty()) {
+        (Some(at), true) => Ok(at),
+        _ => Err(r.errors),
+    }
 }
 
 /// Parses a device. `must_return` defaults to true for financed and leased devices.

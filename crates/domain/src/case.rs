@@ -587,6 +587,10 @@ pub enum Command {
     TimerFired {
         timer: TimerKind,
     },
+    /// The shell scored the case's risk from its signals (system only).
+    AssessRisk {
+        risk: crate::fraud::Risk,
+    },
 }
 
 impl Command {
@@ -635,6 +639,7 @@ impl Command {
             Self::EffectDeadLettered { .. } => "effect_dead_lettered",
             Self::TimerFired { .. } => "timer_fired",
             Self::ChooseRefundMethod { .. } => "choose_refund_method",
+            Self::AssessRisk { .. } => "assess_risk",
         }
     }
 }
@@ -859,6 +864,15 @@ pub enum EventKind {
     RefundCredited {
         amount: Money,
     },
+    /// The case's risk score and its reasons.
+    RiskAssessed {
+        risk: crate::fraud::Risk,
+    },
+    /// The first of the two approvals a high-risk case needs (four-eyes).
+    ApprovalRecorded {
+        by: Actor,
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -915,6 +929,8 @@ impl EventKind {
             Self::RefundMethodChosen { .. } => "refund_method_chosen",
             Self::FinalBillIssued { .. } => "final_bill_issued",
             Self::RefundCredited { .. } => "refund_credited",
+            Self::RiskAssessed { .. } => "risk_assessed",
+            Self::ApprovalRecorded { .. } => "approval_recorded",
         }
     }
 }
@@ -1016,6 +1032,12 @@ pub struct Case {
     /// The current one-time code, if one was sent.
     #[serde(default)]
     pub verification_code: Option<CodeRef>,
+    /// The latest risk assessment.
+    #[serde(default)]
+    pub risk: Option<crate::fraud::Risk>,
+    /// Who gave the first of the two approvals a high-risk case needs.
+    #[serde(default)]
+    pub first_approval_by: Option<Actor>,
 }
 
 /// The current Number Transfer PIN of a port-out case (its hash lives in the store).
@@ -1085,6 +1107,8 @@ pub enum Error {
     MethodNotAllowed,
     #[error("a photo ID needs its document type, the last 4 letters or digits of its number, and its expiry date")]
     InvalidPhotoId,
+    #[error("this high-risk case needs a second approval by a different reviewer")]
+    SameReviewer,
 }
 
 impl Error {
@@ -1118,6 +1142,7 @@ impl Error {
             Self::PhotoIdExpired => "photo_id_expired",
             Self::MethodNotAllowed => "verification_method_not_allowed",
             Self::InvalidPhotoId => "invalid_photo_id",
+            Self::SameReviewer => "same_reviewer",
         }
     }
 }
@@ -1216,6 +1241,7 @@ pub fn decide(
             | C::NoticeDelivered { .. }
             | C::EffectDeadLettered { .. }
             | C::TimerFired { .. }
+            | C::AssessRisk { .. }
     );
     if system_only && *actor != Actor::System {
         return Err(Error::NotPermitted);
@@ -1251,6 +1277,7 @@ pub fn decide(
             | C::EffectFailed { .. }
             | C::RecordNoticeReceipt { .. }
             | C::TimerFired { .. }
+            | C::AssessRisk { .. }
     );
     if !shared && port_only != (case.kind == CaseKind::PortOut) {
         return Err(illegal(cmd, case));
@@ -1446,7 +1473,27 @@ pub fn decide(
             if let Some(n) = note {
                 check_text(n)?;
             }
-            events.push(approval(case, policy, now, false, note.clone()));
+            if case.risk.as_ref().is_some_and(|r| r.high) {
+                // Four-eyes: a high-risk case needs two different reviewers.
+                match &case.first_approval_by {
+                    _ if *actor == Actor::System => return Err(Error::NotPermitted),
+                    None => events.push(EventKind::ApprovalRecorded { by: actor.clone(), note: note.clone() }),
+                    Some(first) if first == actor => return Err(Error::SameReviewer),
+                    Some(_) => events.push(approval(case, policy, now, false, note.clone())),
+                }
+            } else {
+                events.push(approval(case, policy, now, false, note.clone()));
+            }
+        }
+        C::AssessRisk { risk } => {
+            if case.status.is_terminal() {
+                return Err(illegal(cmd, case));
+            }
+            // A case with no signal at all keeps no assessment (its score is 0).
+            let nothing_new = case.risk.is_none() && risk.score == 0;
+            if case.risk.as_ref() != Some(risk) && !nothing_new {
+                events.push(EventKind::RiskAssessed { risk: risk.clone() });
+            }
         }
         C::Reject { reason, note } => {
             if !matches!(case.status, S::Verifying | S::Preparing | S::InReview) {
@@ -1646,6 +1693,7 @@ fn inspected(case: &Case, device: &DeviceFact, inspection: &Inspection, policy: 
 fn auto_approvable(case: &Case, policy: &Policy) -> bool {
     let rule = &policy.auto_approve;
     rule.enabled
+        && !case.risk.as_ref().is_some_and(|r| r.high)
         && rule.channels.contains(&case.channel)
         && (!rule.require_no_device || case.facts.device.is_none())
         && refund_of(case, policy, 0).0.cents <= rule.max_refund_cents
@@ -1745,6 +1793,8 @@ impl Case {
             verification_failures: 0,
             verification_locked_until: None,
             verification_code: None,
+            risk: None,
+            first_approval_by: None,
         })
     }
 
@@ -1893,6 +1943,8 @@ impl Case {
             E::RefundMethodChosen { method } => self.refund_method = Some(*method),
             E::FinalBillIssued { bill } => self.final_bill_cents = bill.net_cents(),
             E::RefundCredited { .. } => self.refund = Step::Done,
+            E::RiskAssessed { risk } => self.risk = Some(risk.clone()),
+            E::ApprovalRecorded { by, .. } => self.first_approval_by = Some(by.clone()),
         }
     }
 }

@@ -106,6 +106,17 @@ impl Harness {
     }
 }
 
+/// Photo ID checked by staff in a store.
+fn photo_id_check() -> Command {
+    use crate::verification::{DocumentType, PhotoId};
+    let document = PhotoId {
+        document_type: DocumentType::DriversLicense,
+        last4: "K42Z".into(),
+        expires_on: time::macros::date!(2031 - 01 - 31),
+    };
+    Command::VerifyIdentity { proof: Proof::PhotoId { document }, client: None }
+}
+
 fn verify() -> Command {
     Command::VerifyIdentity { proof: Proof::Pin { outcome: PinOutcome::Correct }, client: None }
 }
@@ -646,6 +657,29 @@ fn terminated_with(policy: Policy, f: CaseFacts, method: Option<crate::policy::R
     h
 }
 
+// ---- Four-eyes on high-risk cases --------------------------------------------------------
+
+fn reviewer(id: &str) -> Actor {
+    Actor::Staff(ActorId::parse(id).unwrap_or_else(|_| unreachable!()))
+}
+
+fn risk(score: u32, high: bool) -> crate::fraud::Risk {
+    crate::fraud::Risk {
+        score,
+        high,
+        reasons: vec![crate::fraud::RiskReason { code: "recent_sim_change".into(), points: score }],
+    }
+}
+
+/// A case scored with `risk`, verified, and waiting for review.
+fn in_review_with(risk: crate::fraud::Risk) -> Harness {
+    let mut h = Harness::open(facts(0, 0, false), Channel::Store, Policy::default());
+    h.try_cmd(Command::AssessRisk { risk }, Actor::System).unwrap_or_else(|e| panic!("{e}"));
+    h.try_cmd(photo_id_check(), reviewer("S1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    h
+}
+
 #[test]
 fn the_final_bill_credits_unused_days_and_adds_installments_before_the_refund() {
     use crate::billing::BillLineKind;
@@ -794,4 +828,68 @@ fn a_port_out_gets_its_final_bill_too() {
     h.system(Command::DeprovisioningConfirmed { effect_id: "d".into() });
     assert!(h.names().ends_with(&["ported_out", "final_bill_issued", "refund_decided"]), "{:?}", h.names());
     assert_eq!((h.case.final_bill_cents, h.case.refund_amount), (400, Money::usd(600)));
+}
+
+#[test]
+fn a_high_risk_case_is_never_approved_by_rule() {
+    let h = in_review_with(risk(70, true));
+    assert_eq!(h.case.status, Status::InReview);
+    assert_eq!(h.case.risk.as_ref().map(|r| r.score), Some(70));
+}
+
+#[test]
+fn a_high_risk_case_needs_two_different_reviewers() {
+    let mut h = in_review_with(risk(70, true));
+    let first = h.try_cmd(Command::Approve { note: None }, reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(first.as_slice(), [EventKind::ApprovalRecorded { .. }]));
+    assert_eq!(h.case.status, Status::InReview);
+    let again = h.try_cmd(Command::Approve { note: None }, reviewer("S1"));
+    assert_eq!(again.map_err(|e| e.code()), Err("same_reviewer"));
+    assert_eq!(h.case.status, Status::InReview);
+    h.try_cmd(Command::Approve { note: Some("checked ID twice".into()) }, reviewer("S2"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.case.status, Status::Approved);
+}
+
+#[test]
+fn the_system_cannot_be_a_reviewer_of_a_high_risk_case() {
+    let mut h = in_review_with(risk(70, true));
+    let r = h.try_cmd(Command::Approve { note: None }, Actor::System);
+    assert_eq!(r.map_err(|e| e.code()), Err("not_permitted"));
+}
+
+#[test]
+fn a_low_risk_case_needs_one_reviewer() {
+    let mut policy = Policy::default();
+    policy.auto_approve.enabled = false;
+    let mut h = Harness::open(facts(0, 0, false), Channel::Store, policy);
+    h.try_cmd(Command::AssessRisk { risk: risk(10, false) }, Actor::System).unwrap_or_else(|e| panic!("{e}"));
+    h.try_cmd(photo_id_check(), reviewer("S1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.case.status, Status::InReview);
+    h.try_cmd(Command::Approve { note: None }, reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.case.status, Status::Approved);
+}
+
+#[test]
+fn the_same_risk_twice_records_nothing_and_only_the_system_assesses() {
+    let mut h = Harness::open(facts(0, 0, false), Channel::Store, Policy::default());
+    assert_eq!(h.try_cmd(Command::AssessRisk { risk: risk(10, false) }, Actor::System).map(|k| k.len()), Ok(1));
+    assert_eq!(h.try_cmd(Command::AssessRisk { risk: risk(10, false) }, Actor::System).map(|k| k.len()), Ok(0));
+    let r = h.try_cmd(Command::AssessRisk { risk: risk(99, true) }, reviewer("S1"));
+    assert_eq!(r.map_err(|e| e.code()), Err("not_permitted"));
+}
+
+#[test]
+fn cpni_opens_with_a_verified_open_case_and_closes_after_the_window() {
+    let policy = Policy::default();
+    let h = Harness::open(facts(0, 0, false), Channel::Store, policy.clone());
+    assert!(!crate::fraud::cpni_open([&h.case], &policy.fraud, T0));
+    let mut v = h.clone();
+    v.try_cmd(photo_id_check(), reviewer("S1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(crate::fraud::cpni_open([&v.case], &policy.fraud, T0));
+    v.try_cmd(Command::Withdraw, Actor::Customer).unwrap_or_else(|e| panic!("{e}"));
+    assert!(crate::fraud::cpni_open([&v.case], &policy.fraud, T0 + Duration::minutes(29)));
+    assert!(!crate::fraud::cpni_open([&v.case], &policy.fraud, T0 + Duration::minutes(30)));
 }

@@ -273,6 +273,7 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
         | E::OutcomeConfirmed
         | E::RefundMethodChosen { .. }
         | E::FinalBillIssued { .. } => {}
+        E::RiskAssessed { .. } | E::ApprovalRecorded { .. } => {}
     }
     (effects, timers)
 }

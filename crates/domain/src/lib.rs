@@ -9,6 +9,7 @@ pub mod billing;
 pub mod case;
 pub mod chain;
 pub mod effects;
+pub mod fraud;
 pub mod ledger;
 pub mod personal;
 pub mod policy;

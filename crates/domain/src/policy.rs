@@ -43,6 +43,109 @@ pub struct Policy {
     pub final_bill: FinalBillPolicy,
     /// Identity verification: one-time codes, attempt limits, and the methods per channel.
     pub verification: Verification,
+    /// Fraud guards: CPNI gating, the account lock, "this wasn't me" reports, risk scoring.
+    pub fraud: Fraud,
+}
+
+/// Fraud guards (FCC 23-95 / 47 CFR 64.2010 applied to cancellation and port-out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fraud {
+    /// Minutes after a case closes during which its verification still opens the account's
+    /// CPNI (an open verified case always does).
+    pub cpni_window_minutes: u32,
+    /// Hours between a request to lift the account lock and the lift taking effect.
+    pub lock_cooling_hours: u32,
+    /// "This wasn't me" reports accepted per client address in a window.
+    pub reports_per_window: u32,
+    pub report_window_minutes: u32,
+    /// Risk scoring of cases.
+    pub risk: RiskWeights,
+}
+
+/// Points per risk signal; a case scoring `high_score` or more needs two reviewers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskWeights {
+    pub high_score: u32,
+    /// A SIM change within this many days adds `sim_change_points`.
+    pub sim_change_days: u32,
+    pub sim_change_points: u32,
+    /// A change of email or alternate phone within this many days adds `contacts_change_points`.
+    pub contacts_change_days: u32,
+    pub contacts_change_points: u32,
+    /// Each failed verification attempt adds this, up to `failed_attempts_max_points`.
+    pub failed_attempt_points: u32,
+    pub failed_attempts_max_points: u32,
+    /// Points for the channel the request came through.
+    pub channel_points: ChannelPoints,
+    /// `burst_requests` or more cases opened by one agent/client or from one client address
+    /// within `burst_window_minutes` add `burst_points` (each).
+    pub burst_window_minutes: u32,
+    pub burst_requests: u32,
+    pub burst_points: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelPoints {
+    pub ivr: u32,
+    pub web: u32,
+    pub chat: u32,
+    pub store: u32,
+    pub api: u32,
+    pub bulk: u32,
+}
+
+impl ChannelPoints {
+    pub fn of(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Ivr => self.ivr,
+            Channel::Web => self.web,
+            Channel::Chat => self.chat,
+            Channel::Store => self.store,
+            Channel::Api => self.api,
+            Channel::Bulk => self.bulk,
+        }
+    }
+}
+
+impl Default for Fraud {
+    fn default() -> Self {
+        Self {
+            cpni_window_minutes: 30,
+            lock_cooling_hours: 24,
+            reports_per_window: 10,
+            report_window_minutes: 15,
+            risk: RiskWeights::default(),
+        }
+    }
+}
+
+impl Default for RiskWeights {
+    fn default() -> Self {
+        Self {
+            high_score: 50,
+            sim_change_days: 7,
+            sim_change_points: 40,
+            contacts_change_days: 30,
+            contacts_change_points: 30,
+            failed_attempt_points: 10,
+            failed_attempts_max_points: 40,
+            channel_points: ChannelPoints::default(),
+            burst_window_minutes: 60,
+            burst_requests: 5,
+            burst_points: 30,
+        }
+    }
+}
+
+impl Default for ChannelPoints {
+    fn default() -> Self {
+        // Chat is where impersonators most often talk agents into changes; the other channels
+        // start at 0 and an operator may weigh them.
+        Self { ivr: 0, web: 0, chat: 10, store: 0, api: 0, bulk: 0 }
+    }
 }
 
 /// Identity verification (FCC 23-95 style): codes, lockout, rate limits, methods per channel.
@@ -381,6 +484,7 @@ impl Default for Policy {
             final_bill: FinalBillPolicy::default(),
             records: Records::default(),
             verification: Verification::default(),
+            fraud: Fraud::default(),
         }
     }
 }
@@ -553,6 +657,31 @@ impl Policy {
         check((1..=45).contains(&rec.privacy_complete_days), "records.privacy_complete_days", "must be 1-45");
         check(rec.privacy_extension_days <= 45, "records.privacy_extension_days", "must be 0-45");
         self.verification.validate(&mut check);
+        let f = &self.fraud;
+        check((1..=24 * 60).contains(&f.cpni_window_minutes), "fraud.cpni_window_minutes", "must be 1-1440");
+        check((1..=24 * 14).contains(&f.lock_cooling_hours), "fraud.lock_cooling_hours", "must be 1-336");
+        check((1..=1_000).contains(&f.reports_per_window), "fraud.reports_per_window", "must be 1-1000");
+        check((1..=24 * 60).contains(&f.report_window_minutes), "fraud.report_window_minutes", "must be 1-1440");
+        let w = &f.risk;
+        check((1..=1_000).contains(&w.high_score), "fraud.risk.high_score", "must be 1-1000");
+        check((1..=365).contains(&w.sim_change_days), "fraud.risk.sim_change_days", "must be 1-365");
+        check((1..=365).contains(&w.contacts_change_days), "fraud.risk.contacts_change_days", "must be 1-365");
+        check((1..=24 * 60).contains(&w.burst_window_minutes), "fraud.risk.burst_window_minutes", "must be 1-1440");
+        check((2..=100_000).contains(&w.burst_requests), "fraud.risk.burst_requests", "must be 2-100000");
+        let points = [
+            w.sim_change_points,
+            w.contacts_change_points,
+            w.failed_attempt_points,
+            w.failed_attempts_max_points,
+            w.burst_points,
+            w.channel_points.ivr,
+            w.channel_points.web,
+            w.channel_points.chat,
+            w.channel_points.store,
+            w.channel_points.api,
+            w.channel_points.bulk,
+        ];
+        check(points.iter().all(|p| *p <= 1_000), "fraud.risk", "every points value must be 0-1000");
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
@@ -630,6 +759,17 @@ mod tests {
             keys,
             ["verification.max_failed_attempts", "verification.methods.web", "verification.methods.store"]
         );
+    }
+
+    #[test]
+    fn bad_fraud_values_name_their_key() {
+        let mut p = Policy::default();
+        p.fraud.lock_cooling_hours = 0;
+        p.fraud.risk.burst_requests = 1;
+        p.fraud.risk.channel_points.chat = 5_000;
+        let problems = p.validate().err().unwrap_or_default();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["fraud.lock_cooling_hours", "fraud.risk.burst_requests", "fraud.risk"]);
     }
 
     #[test]

@@ -28,6 +28,8 @@ fn case_on(channel: Channel) -> Case {
         owed: Money::usd(0),
         prepaid_balance: Money::usd(0),
         device: None,
+        monthly_charge_cents: 0,
+        remaining_installments_cents: 0,
     };
     let req = OpenCase {
         kind: CaseKind::Cancellation,

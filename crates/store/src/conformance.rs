@@ -88,6 +88,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("records_personal_data_and_erasure", records::records_personal_data_and_erasure),
     ("records_exports_privacy_and_schedules", records::records_exports_privacy_and_schedules),
     ("verification_codes_and_rate_windows", verification_codes_and_rate_windows),
+    ("fraud_guard_tables", fraud_guard_tables),
 ];
 
 mod records;
@@ -1179,4 +1180,60 @@ pub fn verification_codes_and_rate_windows(f: &dyn Fixture) {
     ok(c.set_rate_window("client:abc", at(900), 1));
     assert_eq!(ok(c.rate_window("client:abc")), Some((at(900), 1)));
     assert_eq!(ok(c.rate_window("send:LINE-1")), Some((at(5), 1)));
+}
+
+/// Migration 6: SIM and contact changes kept by triggers, case origins counted per actor
+/// and address, lock lifts taken once when due, fraud codes used once.
+pub fn fraud_guard_tables(f: &dyn Fixture) {
+    let mut c = prepared(f, Role::Writer);
+    ok(c.upsert_account(&account("acc-f"), at(0)));
+    ok(c.upsert_line(&line("line-f", "acc-f", 1), at(0)));
+    assert_eq!(ok(c.risk_facts(&line_id("line-f"))), (None, None));
+    assert_eq!(ok(c.risk_facts(&line_id("nope"))), (None, None));
+    // A new SIM and a new email are stamped with the update's time; other changes are not.
+    let mut swapped = line("line-f", "acc-f", 1);
+    swapped.iccid = Some(iccid(2));
+    ok(c.upsert_line(&swapped, at(10)));
+    let mut moved = account("acc-f");
+    moved.email = Some(valid(Email::parse("new@example.com")));
+    ok(c.upsert_account(&moved, at(20)));
+    moved.holder_name = "Ada King".into();
+    ok(c.upsert_account(&moved, at(30)));
+    assert_eq!(ok(c.risk_facts(&line_id("line-f"))), (Some(at(10)), Some(at(20))));
+    // An imported SIM change date wins over the trigger's.
+    ok(c.set_sim_changed_at(&line_id("line-f"), at(5)));
+    assert_eq!(ok(c.risk_facts(&line_id("line-f"))), (Some(at(5)), Some(at(20))));
+
+    // Case origins.
+    ok(c.record_case_origin(&case_id("case-f1"), "client:tok_1", Some("10.0.0.1"), at(0)));
+    ok(c.record_case_origin(&case_id("case-f2"), "client:tok_1", None, at(50)));
+    ok(c.record_case_origin(&case_id("case-f3"), "staff:s1", Some("10.0.0.1"), at(100)));
+    ok(c.record_case_origin(&case_id("case-f3"), "staff:s9", Some("10.0.0.9"), at(100)));
+    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(0))), 2);
+    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(1))), 1);
+    assert_eq!(ok(c.cases_opened_from("10.0.0.1", at(0))), 2);
+    assert_eq!(ok(c.cases_opened_from("10.0.0.9", at(0))), 0);
+
+    // Locks and their lifts.
+    let all = Locks { port_out: true, sim_change: true, cancellation: true };
+    assert!(ok(c.set_account_locks(&account_id("acc-f"), all, at(40))));
+    assert!(!ok(c.set_account_locks(&account_id("nobody"), all, at(40))));
+    assert_eq!(ok(c.get_account(&account_id("acc-f"))).map(|a| a.locks), Some(all));
+    assert!(ok(c.put_lock_lift(&account_id("acc-f"), at(40), at(100))));
+    assert!(!ok(c.put_lock_lift(&account_id("acc-f"), at(41), at(101))), "one pending lift per account");
+    assert_eq!(ok(c.lock_lift(&account_id("acc-f"))), Some(at(100)));
+    assert_eq!(ok(c.take_due_lock_lifts(at(99), 10)), Vec::<AccountId>::new());
+    assert!(ok(c.cancel_lock_lift(&account_id("acc-f"))));
+    assert!(!ok(c.cancel_lock_lift(&account_id("acc-f"))));
+    assert!(ok(c.put_lock_lift(&account_id("acc-f"), at(50), at(110))));
+    assert_eq!(ok(c.take_due_lock_lifts(at(110), 10)), vec![account_id("acc-f")]);
+    assert_eq!(ok(c.take_due_lock_lifts(at(200), 10)), Vec::<AccountId>::new(), "taken once");
+    assert_eq!(ok(c.lock_lift(&account_id("acc-f"))), None);
+
+    // Fraud codes: bound to a case, used once; an unknown hash changes nothing.
+    ok(c.insert_fraud_code("hash-1", &case_id("case-f1"), at(0)));
+    assert_eq!(ok(c.use_fraud_code("hash-x", at(1))), None);
+    assert_eq!(ok(c.use_fraud_code("hash-1", at(1))), Some(case_id("case-f1")));
+    assert_eq!(ok(c.use_fraud_code("hash-1", at(2))), None);
+    assert_eq!(ok(c.account_msisdns(&account_id("acc-f"), 5)), vec![msisdn(1)]);
 }

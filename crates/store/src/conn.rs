@@ -899,6 +899,102 @@ impl<D: Db> Conn for SqlConn<D> {
         self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
     }
 
+    fn risk_facts(&mut self, line: &LineId) -> StoreResult<(Option<OffsetDateTime>, Option<OffsetDateTime>)> {
+        let row = self.row(RISK_FACTS, &[line.as_str().into()], |r| {
+            Ok((r.opt_int(0)?.map(from_ms).transpose()?, r.opt_int(1)?.map(from_ms).transpose()?))
+        })?;
+        Ok(row.unwrap_or((None, None)))
+    }
+
+    fn record_case_origin(
+        &mut self,
+        case: &CaseId,
+        actor: &str,
+        client_addr: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.exec(INSERT_CASE_ORIGIN, &[case.as_str().into(), actor.into(), client_addr.into(), ms(at).into()])?;
+        Ok(())
+    }
+
+    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime) -> StoreResult<u32> {
+        let n = self.row(CASES_OPENED_BY, &[actor.into(), ms(since).into()], |r| r.int(0))?.unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime) -> StoreResult<u32> {
+        let n = self.row(CASES_OPENED_FROM, &[client_addr.into(), ms(since).into()], |r| r.int(0))?.unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn set_account_locks(
+        &mut self,
+        account: &AccountId,
+        locks: lineout_domain::account::Locks,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = self.exec(
+            SET_ACCOUNT_LOCKS,
+            &[
+                account.as_str().into(),
+                locks.port_out.into(),
+                locks.sim_change.into(),
+                locks.cancellation.into(),
+                ms(now).into(),
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn put_lock_lift(
+        &mut self,
+        account: &AccountId,
+        requested_at: OffsetDateTime,
+        effective_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n =
+            self.exec(PUT_LOCK_LIFT, &[account.as_str().into(), ms(requested_at).into(), ms(effective_at).into()])?;
+        Ok(n > 0)
+    }
+
+    fn lock_lift(&mut self, account: &AccountId) -> StoreResult<Option<OffsetDateTime>> {
+        self.row(LOCK_LIFT, &[account.as_str().into()], |r| from_ms(r.int(0)?))
+    }
+
+    fn cancel_lock_lift(&mut self, account: &AccountId) -> StoreResult<bool> {
+        Ok(self.exec(CANCEL_LOCK_LIFT, &[account.as_str().into()])? > 0)
+    }
+
+    fn take_due_lock_lifts(&mut self, now: OffsetDateTime, limit_n: u32) -> StoreResult<Vec<AccountId>> {
+        let sql = self.pick(SQLITE_TAKE_LOCK_LIFTS, POSTGRES_TAKE_LOCK_LIFTS);
+        let mut ids = self.rows(sql, &[ms(now).into(), limit(limit_n)], |r| {
+            AccountId::parse(&r.text(0)?).map_err(|_| corrupt("lock lift account id"))
+        })?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn insert_fraud_code(&mut self, code_hash: &str, case: &CaseId, now: OffsetDateTime) -> StoreResult<()> {
+        self.exec(INSERT_FRAUD_CODE, &[code_hash.into(), case.as_str().into(), ms(now).into()])?;
+        Ok(())
+    }
+
+    fn use_fraud_code(&mut self, code_hash: &str, now: OffsetDateTime) -> StoreResult<Option<CaseId>> {
+        self.row(USE_FRAUD_CODE, &[code_hash.into(), ms(now).into()], |r| {
+            CaseId::parse(&r.text(0)?).map_err(|_| corrupt("fraud code case id"))
+        })
+    }
+
+    fn set_sim_changed_at(&mut self, line: &LineId, at: OffsetDateTime) -> StoreResult<()> {
+        self.exec(SET_SIM_CHANGED_AT, &[line.as_str().into(), ms(at).into()])?;
+        Ok(())
+    }
+
+    fn account_msisdns(&mut self, account: &AccountId, limit_n: u32) -> StoreResult<Vec<Msisdn>> {
+        self.rows(ACCOUNT_MSISDNS, &[account.as_str().into(), limit(limit_n)], |r| {
+            Msisdn::parse(&r.text(0)?).map_err(|_| corrupt("line msisdn"))
+        })
+    }
     fn records(&mut self) -> &mut dyn lineout_app::records_port::RecordsConn {
         self
     }
@@ -918,3 +1014,30 @@ fn ledger_row(r: &dyn Row) -> StoreResult<(lineout_domain::ledger::Entry, Offset
     };
     Ok((entry, from_ms(r.int(7)?)?))
 }
+
+// Fraud guards (migration 6).
+pub(crate) const RISK_FACTS: &str = "SELECT l.sim_changed_at, a.contacts_changed_at FROM lines l \
+    JOIN accounts a ON a.id = l.account_id WHERE l.id = $1";
+pub(crate) const INSERT_CASE_ORIGIN: &str = "INSERT INTO case_origins (case_id, actor, client_addr, opened_at) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING";
+pub(crate) const CASES_OPENED_BY: &str = "SELECT COUNT(*) FROM case_origins WHERE actor = $1 AND opened_at >= $2";
+pub(crate) const CASES_OPENED_FROM: &str =
+    "SELECT COUNT(*) FROM case_origins WHERE client_addr = $1 AND opened_at >= $2";
+pub(crate) const SET_ACCOUNT_LOCKS: &str = "UPDATE accounts SET lock_port_out = $2, lock_sim_change = $3, \
+    lock_cancellation = $4, updated_at = $5 WHERE id = $1";
+pub(crate) const PUT_LOCK_LIFT: &str = "INSERT INTO account_lock_lifts (account_id, requested_at, effective_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING";
+pub(crate) const LOCK_LIFT: &str = "SELECT effective_at FROM account_lock_lifts WHERE account_id = $1";
+pub(crate) const CANCEL_LOCK_LIFT: &str = "DELETE FROM account_lock_lifts WHERE account_id = $1";
+pub(crate) const SQLITE_TAKE_LOCK_LIFTS: &str = "DELETE FROM account_lock_lifts WHERE account_id IN (\
+    SELECT account_id FROM account_lock_lifts WHERE effective_at <= $1 ORDER BY effective_at LIMIT $2) \
+    RETURNING account_id";
+pub(crate) const POSTGRES_TAKE_LOCK_LIFTS: &str = "DELETE FROM account_lock_lifts WHERE account_id IN (\
+    SELECT account_id FROM account_lock_lifts WHERE effective_at <= $1 ORDER BY effective_at LIMIT $2 \
+    FOR UPDATE SKIP LOCKED) RETURNING account_id";
+pub(crate) const INSERT_FRAUD_CODE: &str =
+    "INSERT INTO fraud_codes (code_hash, case_id, created_at, used_at) VALUES ($1, $2, $3, NULL)";
+pub(crate) const SET_SIM_CHANGED_AT: &str = "UPDATE lines SET sim_changed_at = $2 WHERE id = $1";
+pub(crate) const ACCOUNT_MSISDNS: &str = "SELECT msisdn FROM lines WHERE account_id = $1 ORDER BY id LIMIT $2";
+pub(crate) const USE_FRAUD_CODE: &str =
+    "UPDATE fraud_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING case_id";

@@ -28,6 +28,9 @@ const BIG_TABLES: &[&str] = &[
     "api_tokens",
     "verification_codes",
     "rate_windows",
+    "case_origins",
+    "fraud_codes",
+    "account_lock_lifts",
 ];
 
 /// Statement parameters of each SQL type, for PostgreSQL's typed binding.
@@ -82,6 +85,28 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         ("find verification code", conn::FIND_VERIFICATION_CODE, vec![ID, TEXT]),
         ("rate window", conn::RATE_WINDOW, vec![TEXT]),
         ("set rate window", conn::SET_RATE_WINDOW, vec![TEXT, INT, INT]),
+        // Fraud guards (migration 6).
+        ("risk facts", conn::RISK_FACTS, vec![ID]),
+        ("insert case origin", conn::INSERT_CASE_ORIGIN, vec![ID, TEXT, NO_TEXT, INT]),
+        ("cases opened by", conn::CASES_OPENED_BY, vec![TEXT, INT]),
+        ("cases opened from", conn::CASES_OPENED_FROM, vec![TEXT, INT]),
+        (
+            "set account locks",
+            conn::SET_ACCOUNT_LOCKS,
+            vec![ID, Val::Bool(true), Val::Bool(true), Val::Bool(true), INT],
+        ),
+        ("put lock lift", conn::PUT_LOCK_LIFT, vec![ID, INT, INT]),
+        ("lock lift", conn::LOCK_LIFT, vec![ID]),
+        ("cancel lock lift", conn::CANCEL_LOCK_LIFT, vec![ID]),
+        (
+            "take due lock lifts",
+            if sqlite { conn::SQLITE_TAKE_LOCK_LIFTS } else { conn::POSTGRES_TAKE_LOCK_LIFTS },
+            vec![INT, INT],
+        ),
+        ("insert fraud code", conn::INSERT_FRAUD_CODE, vec![TEXT, ID, INT]),
+        ("use fraud code", conn::USE_FRAUD_CODE, vec![TEXT, INT]),
+        ("account msisdns", conn::ACCOUNT_MSISDNS, vec![ID, INT]),
+        ("set sim changed at", conn::SET_SIM_CHANGED_AT, vec![ID, INT]),
     ];
     let mut all: Vec<(&'static str, String, Vec<Val<'static>>)> =
         fixed.into_iter().map(|(name, sql, params)| (name, sql.to_owned(), params)).collect();

@@ -625,18 +625,112 @@ CREATE TABLE rate_windows (
 );
 "#;
 
+/// Version 6: fraud guards. When a line's SIM and an account's contacts last changed
+/// (kept by triggers, so every writer — API, importer — keeps them true), who opened
+/// each case and from where (bursts), pending lifts of the account lock (cooling
+/// period), and the hashes of "this wasn't me" codes.
+const SQLITE_V6: &str = r#"
+ALTER TABLE accounts ADD COLUMN contacts_changed_at INTEGER;
+ALTER TABLE lines ADD COLUMN sim_changed_at INTEGER;
+CREATE TRIGGER accounts_contacts_changed AFTER UPDATE OF email, alt_phone ON accounts
+WHEN OLD.email IS NOT NEW.email OR OLD.alt_phone IS NOT NEW.alt_phone
+BEGIN UPDATE accounts SET contacts_changed_at = NEW.updated_at WHERE id = NEW.id; END;
+CREATE TRIGGER lines_sim_changed AFTER UPDATE OF iccid, imsi, eid ON lines
+WHEN (OLD.iccid IS NOT NULL AND OLD.iccid IS NOT NEW.iccid) OR (OLD.imsi IS NOT NULL AND OLD.imsi IS NOT NEW.imsi)
+  OR (OLD.eid IS NOT NULL AND OLD.eid IS NOT NEW.eid)
+BEGIN UPDATE lines SET sim_changed_at = NEW.updated_at WHERE id = NEW.id; END;
+CREATE TABLE case_origins (
+    case_id     TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    client_addr TEXT,
+    opened_at   INTEGER NOT NULL,
+    CONSTRAINT case_origins_pkey PRIMARY KEY (case_id)
+) STRICT;
+CREATE INDEX case_origins_actor_idx ON case_origins (actor, opened_at);
+CREATE INDEX case_origins_client_idx ON case_origins (client_addr, opened_at);
+CREATE TABLE account_lock_lifts (
+    account_id   TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    effective_at INTEGER NOT NULL,
+    CONSTRAINT account_lock_lifts_pkey PRIMARY KEY (account_id)
+) STRICT;
+CREATE INDEX account_lock_lifts_effective_idx ON account_lock_lifts (effective_at);
+CREATE TABLE fraud_codes (
+    code_hash  TEXT NOT NULL,
+    case_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    CONSTRAINT fraud_codes_pkey PRIMARY KEY (code_hash)
+) STRICT;
+"#;
+
+const POSTGRES_V6: &str = r#"
+ALTER TABLE accounts ADD COLUMN contacts_changed_at BIGINT;
+ALTER TABLE lines ADD COLUMN sim_changed_at BIGINT;
+CREATE FUNCTION accounts_contacts_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.email IS DISTINCT FROM OLD.email OR NEW.alt_phone IS DISTINCT FROM OLD.alt_phone THEN
+        NEW.contacts_changed_at := NEW.updated_at;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER accounts_contacts_changed BEFORE UPDATE ON accounts
+FOR EACH ROW EXECUTE FUNCTION accounts_contacts_changed();
+CREATE FUNCTION lines_sim_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (OLD.iccid IS NOT NULL AND OLD.iccid IS DISTINCT FROM NEW.iccid)
+        OR (OLD.imsi IS NOT NULL AND OLD.imsi IS DISTINCT FROM NEW.imsi)
+        OR (OLD.eid IS NOT NULL AND OLD.eid IS DISTINCT FROM NEW.eid) THEN
+        NEW.sim_changed_at := NEW.updated_at;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER lines_sim_changed BEFORE UPDATE ON lines
+FOR EACH ROW EXECUTE FUNCTION lines_sim_changed();
+CREATE TABLE case_origins (
+    case_id     TEXT COLLATE "C" NOT NULL,
+    actor       TEXT NOT NULL,
+    client_addr TEXT,
+    opened_at   BIGINT NOT NULL,
+    CONSTRAINT case_origins_pkey PRIMARY KEY (case_id)
+);
+CREATE INDEX case_origins_actor_idx ON case_origins (actor, opened_at);
+CREATE INDEX case_origins_client_idx ON case_origins (client_addr, opened_at);
+CREATE TABLE account_lock_lifts (
+    account_id   TEXT COLLATE "C" NOT NULL,
+    requested_at BIGINT NOT NULL,
+    effective_at BIGINT NOT NULL,
+    CONSTRAINT account_lock_lifts_pkey PRIMARY KEY (account_id)
+);
+CREATE INDEX account_lock_lifts_effective_idx ON account_lock_lifts (effective_at);
+CREATE TABLE fraud_codes (
+    code_hash  TEXT NOT NULL,
+    case_id    TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    used_at    BIGINT,
+    CONSTRAINT fraud_codes_pkey PRIMARY KEY (code_hash)
+);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => {
-            &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (4, SQLITE_V4), (5, SQLITE_V5), (7, SQLITE_V7)]
-        }
+        Dialect::Sqlite => &[
+            (1, SQLITE_V1),
+            (2, SQLITE_V2),
+            (3, SQLITE_V3),
+            (4, SQLITE_V4),
+            (5, SQLITE_V5),
+            (6, SQLITE_V6),
+            (7, SQLITE_V7),
+        ],
         Dialect::Postgres => &[
             (1, POSTGRES_V1),
             (2, POSTGRES_V2),
             (3, POSTGRES_V3),
             (4, POSTGRES_V4),
             (5, POSTGRES_V5),
+            (6, POSTGRES_V6),
             (7, POSTGRES_V7),
         ],
     }

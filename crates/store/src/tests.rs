@@ -127,6 +127,7 @@ conformance_tests!(
     records_personal_data_and_erasure,
     records_exports_privacy_and_schedules,
     verification_codes_and_rate_windows,
+    fraud_guard_tables,
 );
 
 #[test]

@@ -3,11 +3,13 @@
 
 use crate::dto::{AccountIn, AccountOut, DeviceIn, DeviceOut, ImportRow, LineIn, LineList, LineOut, LineQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AccountsRead, AccountsWrite, Auth, JsonBody, PathId, QueryParams};
+use crate::extract::{AccountsWrite, Auth, JsonBody, PathId, QueryParams};
+use crate::fraud::{AccountViewer, GATED, GatedAccountOut, GatedLineOut, GatedOut, masked};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use lineout_app::Engine;
 use lineout_app::ports::Upsert;
 use lineout_domain::account::{Account, Device, Line};
@@ -100,10 +102,10 @@ pub async fn put_account(
     params(("id" = String, Path, description = "The account id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The account.", body = AccountOut),
+        (status = 200, description = "The account. Without `accounts:read`, `GatedAccountOut` (`cpni: gated`) until the customer is verified.", body = AccountOut),
         (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`, or `cases:read`/`cases:customer` for the gated view).", body = ErrorBody),
         (status = 404, description = "`account_not_found`.", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
         (status = 503, description = "`overloaded`.", body = ErrorBody),
@@ -111,11 +113,16 @@ pub async fn put_account(
 )]
 pub async fn get_account(
     State(state): State<AppState>,
-    _auth: Auth<AccountsRead>,
+    AccountViewer(viewer): AccountViewer,
     PathId(id): PathId<AccountId>,
-) -> ApiResult<Json<AccountOut>> {
+) -> ApiResult<Response> {
     let account = state.engine.account(id).await?;
-    Ok(Json(AccountOut::from(&account)))
+    if !viewer.sees(&state, &account.id).await? {
+        let gated =
+            GatedAccountOut { id: account.id.to_string(), holder_name: account.holder_name, cpni: GATED.into() };
+        return Ok(Json(gated).into_response());
+    }
+    Ok(Json(AccountOut::from(&account)).into_response())
 }
 
 /// Create or update a line.
@@ -154,10 +161,10 @@ pub async fn put_line(
     params(("id" = String, Path, description = "The line id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The line.", body = LineOut),
+        (status = 200, description = "The line. Without `accounts:read`, `GatedLineOut` (`cpni: gated`) until the customer is verified.", body = LineOut),
         (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`, or `cases:read`/`cases:customer` for the gated view).", body = ErrorBody),
         (status = 404, description = "`line_not_found`.", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
         (status = 503, description = "`overloaded`.", body = ErrorBody),
@@ -165,11 +172,23 @@ pub async fn put_line(
 )]
 pub async fn get_line(
     State(state): State<AppState>,
-    _auth: Auth<AccountsRead>,
+    AccountViewer(viewer): AccountViewer,
     PathId(id): PathId<LineId>,
-) -> ApiResult<Json<LineOut>> {
+) -> ApiResult<Response> {
     let line = state.engine.line(id).await?;
-    Ok(Json(LineOut::from(&line)))
+    if !viewer.sees(&state, &line.account_id).await? {
+        return Ok(Json(gated_line(&line)).into_response());
+    }
+    Ok(Json(LineOut::from(&line)).into_response())
+}
+
+fn gated_line(line: &Line) -> GatedLineOut {
+    GatedLineOut {
+        id: line.id.to_string(),
+        account_id: line.account_id.to_string(),
+        msisdn_masked: masked(&line.msisdn),
+        cpni: GATED.into(),
+    }
 }
 
 /// Find the line with a number (0 or 1 items).
@@ -178,23 +197,28 @@ pub async fn get_line(
     params(LineQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The lines with this number (none or one).", body = LineList),
+        (status = 200, description = "The lines with this number (none or one). Without `accounts:read`, `GatedLineOut` (`cpni: gated`) until the customer is verified.", body = LineList),
         (status = 400, description = "`invalid_query` (`msisdn` missing or malformed).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`, or `cases:read`/`cases:customer` for the gated view).", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
         (status = 503, description = "`overloaded`.", body = ErrorBody),
     )
 )]
 pub async fn find_lines(
     State(state): State<AppState>,
-    _auth: Auth<AccountsRead>,
+    AccountViewer(viewer): AccountViewer,
     QueryParams(query): QueryParams<LineQuery>,
-) -> ApiResult<Json<LineList>> {
+) -> ApiResult<Response> {
     let raw = query.msisdn.ok_or_else(|| ApiError::query("msisdn", "is required"))?;
     let msisdn = Msisdn::parse(&raw).map_err(|e| ApiError::query("msisdn", e))?;
     let line = state.engine.read(move |c| Ok(c.find_line_by_msisdn(&msisdn)?)).await?;
-    Ok(Json(LineList { items: line.iter().map(LineOut::from).collect() }))
+    if let Some(l) = &line
+        && !viewer.sees(&state, &l.account_id).await?
+    {
+        return Ok(Json(serde_json::json!({ "items": [gated_line(l)] })).into_response());
+    }
+    Ok(Json(LineList { items: line.iter().map(LineOut::from).collect() }).into_response())
 }
 
 /// Create or update a device.
@@ -231,10 +255,10 @@ pub async fn put_device(
     params(("id" = String, Path, description = "The device id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The device.", body = DeviceOut),
+        (status = 200, description = "The device. Without `accounts:read`, `GatedOut` (`cpni: gated`) until the customer is verified.", body = DeviceOut),
         (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`, or `cases:read`/`cases:customer` for the gated view).", body = ErrorBody),
         (status = 404, description = "`device_not_found`.", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
         (status = 503, description = "`overloaded`.", body = ErrorBody),
@@ -242,11 +266,17 @@ pub async fn put_device(
 )]
 pub async fn get_device(
     State(state): State<AppState>,
-    _auth: Auth<AccountsRead>,
+    AccountViewer(viewer): AccountViewer,
     PathId(id): PathId<DeviceId>,
-) -> ApiResult<Json<DeviceOut>> {
+) -> ApiResult<Response> {
     let device = state.engine.device(id).await?;
-    Ok(Json(DeviceOut::from(&device)))
+    if !viewer.privileged {
+        let line = state.engine.line(device.line_id.clone()).await?;
+        if !viewer.sees(&state, &line.account_id).await? {
+            return Ok(Json(GatedOut::of(device.id.as_str())).into_response());
+        }
+    }
+    Ok(Json(DeviceOut::from(&device)).into_response())
 }
 
 // ---- Imports -----------------------------------------------------------------------------
@@ -413,19 +443,24 @@ pub struct LedgerOut {
     params(("id" = String, Path, description = "The account id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The ledger.", body = LedgerOut),
+        (status = 200, description = "The ledger. Without `accounts:read`, `GatedOut` (`cpni: gated`) until the customer is verified.", body = LedgerOut),
         (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`forbidden` (needs `accounts:read`).", body = ErrorBody),
+        (status = 403, description = "`forbidden` (needs `accounts:read`, or `cases:read`/`cases:customer` for the gated view).", body = ErrorBody),
         (status = 404, description = "`account_not_found`.", body = ErrorBody),
         (status = 500, description = "`storage_error`, `internal_error`.", body = ErrorBody),
     )
 )]
 pub async fn get_ledger(
     State(state): State<AppState>,
-    _auth: Auth<AccountsRead>,
+    AccountViewer(viewer): AccountViewer,
     PathId(id): PathId<AccountId>,
-) -> ApiResult<Json<LedgerOut>> {
+) -> ApiResult<Response> {
+    if !viewer.sees(&state, &id).await? {
+        // Existence first, so a gated answer never confirms a made-up account.
+        state.engine.account(id.clone()).await?;
+        return Ok(Json(GatedOut::of(id.as_str())).into_response());
+    }
     let ledger = state.engine.account_ledger(id).await?;
     let entries = ledger
         .entries
@@ -445,5 +480,6 @@ pub async fn get_ledger(
         entries,
         balance_cents: ledger.balance.cents,
         currency: ledger.balance.currency.as_str().to_owned(),
-    }))
+    })
+    .into_response())
 }

@@ -4,6 +4,7 @@
 use crate::dto::{CaseDetailOut, CaseList, CaseOut, CaseQuery, CommandIn, MAX_TEXT_CHARS, OpenCaseIn, parse_date};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Auth, CaseActor, CasesRead, JsonBody, PathId, QueryParams};
+use crate::fraud::{CaseViewer, GatedCaseOut, GatedOut};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -39,11 +40,13 @@ use time::format_description::well_known::Rfc3339;
 pub async fn open_case(
     State(state): State<AppState>,
     CaseActor(actor): CaseActor,
+    crate::fraud::ClientAddr(addr): crate::fraud::ClientAddr,
     JsonBody(input): JsonBody<OpenCaseIn>,
 ) -> ApiResult<(StatusCode, Json<CaseOut>)> {
     let texts = vec![("note", input.note.clone())];
     let request = input.into_domain()?;
-    let case = state.engine.open_case(request, actor).await.map_err(|e| name_text_field(e, &texts))?;
+    // The client address feeds the risk score (many requests from one address).
+    let case = state.engine.open_case_from(request, actor, addr).await.map_err(|e| name_text_field(e, &texts))?;
     Ok((StatusCode::CREATED, Json(CaseOut::from(&case))))
 }
 
@@ -53,7 +56,7 @@ pub async fn open_case(
     params(("id" = String, Path, description = "The case id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The case.", body = CaseDetailOut),
+        (status = 200, description = "The case; `GatedCaseOut` (`cpni: gated`) for a client acting for the customer until the customer is verified.", body = CaseDetailOut),
         (status = 400, description = "`invalid_field` (the id).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
         (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
@@ -64,11 +67,18 @@ pub async fn open_case(
 )]
 pub async fn get_case(
     State(state): State<AppState>,
-    _auth: Auth<CasesRead>,
+    CaseViewer(viewer): CaseViewer,
     PathId(id): PathId<CaseId>,
-) -> ApiResult<Json<CaseDetailOut>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let detail = state.engine.case_detail(id).await?;
-    Ok(Json(CaseDetailOut::from(&detail)))
+    let account = detail.case.facts.account_id.clone();
+    if !viewer.sees(&state, &account).await? {
+        // CPNI gating: only what verification needs until the customer is verified.
+        let holder = state.engine.account(account).await.ok().map(|a| a.holder_name);
+        return Ok(Json(GatedCaseOut::of(&detail.case, holder)).into_response());
+    }
+    Ok(Json(CaseDetailOut::from(&detail)).into_response())
 }
 
 /// Send a command to a case.
@@ -172,7 +182,7 @@ fn filter_of(q: CaseQuery, page_default: u32, page_max: u32) -> ApiResult<(CaseF
     params(CaseQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of cases.", body = CaseList),
+        (status = 200, description = "A page of cases; for a client acting for the customer, items whose customer is not verified are `GatedCaseOut`.", body = CaseList),
         (status = 400, description = "`invalid_query`.", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
         (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
@@ -182,9 +192,10 @@ fn filter_of(q: CaseQuery, page_default: u32, page_max: u32) -> ApiResult<(CaseF
 )]
 pub async fn list_cases(
     State(state): State<AppState>,
-    _auth: Auth<CasesRead>,
+    CaseViewer(viewer): CaseViewer,
     QueryParams(query): QueryParams<CaseQuery>,
-) -> ApiResult<Json<CaseList>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let page_max = state.limits.page_max.min(state.engine.config().max_page).max(1);
     let (mut filter, limit) = filter_of(query, state.limits.page_default.clamp(1, page_max), page_max)?;
     // Ask for one more than the page to learn whether another page follows; at the
@@ -195,7 +206,22 @@ pub async fn list_cases(
     let more = cases.len() > limit || (cases.len() == limit && filter_limit_is_page(limit, &state));
     cases.truncate(limit);
     let next_after = if more { cases.last().map(|c| c.id.to_string()) } else { None };
-    Ok(Json(CaseList { items: cases.iter().map(CaseOut::from).collect(), next_after }))
+    if !viewer.privileged {
+        // CPNI gating per item: a case shows in full only while its own verification opens it.
+        let items: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|c| {
+                if state.engine.cpni_open_for_case(c) {
+                    serde_json::to_value(CaseOut::from(c))
+                } else {
+                    serde_json::to_value(GatedCaseOut::of(c, None))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|_| ApiError::new("internal_error", "an internal error occurred"))?;
+        return Ok(Json(serde_json::json!({ "items": items, "next_after": next_after })).into_response());
+    }
+    Ok(Json(CaseList { items: cases.iter().map(CaseOut::from).collect(), next_after }).into_response())
 }
 
 /// Whether the engine could not be asked for one extra row.
@@ -269,7 +295,7 @@ pub struct StatementQuery {
     params(("id" = String, Path, description = "The case id."), StatementQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The statement (text/html or application/pdf).", content_type = "text/html", body = String),
+        (status = 200, description = "The statement (text/html or application/pdf); JSON `GatedOut` (`cpni: gated`) for a client acting for the customer until the customer is verified.", content_type = "text/html", body = String),
         (status = 400, description = "`invalid_field` (the id), `invalid_query` (format, lang).", body = ErrorBody),
         (status = 401, description = "`unauthorized`.", body = ErrorBody),
         (status = 403, description = "`forbidden` (needs `cases:read`).", body = ErrorBody),
@@ -279,7 +305,7 @@ pub struct StatementQuery {
 )]
 pub async fn statement(
     State(state): State<AppState>,
-    _auth: Auth<CasesRead>,
+    CaseViewer(viewer): CaseViewer,
     PathId(id): PathId<CaseId>,
     QueryParams(q): QueryParams<StatementQuery>,
 ) -> ApiResult<axum::response::Response> {
@@ -294,6 +320,10 @@ pub async fn statement(
         Some(_) => return Err(invalid("format", "must be html or pdf")),
     };
     let data = state.engine.case_statement(id.clone()).await?;
+    if !viewer.sees(&state, &data.case.facts.account_id).await? {
+        // CPNI gating: no money lines before the customer is verified.
+        return Ok(Json(GatedOut::of(id.as_str())).into_response());
+    }
     let lang = match q.lang.as_deref() {
         None => match data.case.facts.language {
             lineout_domain::values::Language::En => Lang::En,

@@ -868,6 +868,45 @@ pub struct CaseOut {
     /// Verification is locked until then after too many wrong attempts (RFC 3339).
     #[schema(format = DateTime)]
     pub verification_locked_until: Option<String>,
+    /// The latest risk assessment (fraud guards); a high score needs two reviewers.
+    pub risk: Option<RiskOut>,
+    /// Who gave the first of a high-risk case's two approvals.
+    pub first_approval_by: Option<ActorOut>,
+}
+
+/// A case's risk score and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RiskOut {
+    pub score: u32,
+    /// At or above the policy's `high_score`: two different reviewers must approve.
+    pub high: bool,
+    pub reasons: Vec<RiskReasonOut>,
+}
+
+/// One signal that scored points.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RiskReasonOut {
+    /// `recent_sim_change`, `recent_contact_change`, `failed_verifications`, `channel`,
+    /// `agent_burst` or `address_burst`.
+    pub code: String,
+    pub points: u32,
+}
+
+impl RiskOut {
+    /// A case that never scored: no signal.
+    pub fn none() -> Self {
+        Self { score: 0, high: false, reasons: Vec::new() }
+    }
+}
+
+impl From<&lineout_domain::fraud::Risk> for RiskOut {
+    fn from(r: &lineout_domain::fraud::Risk) -> Self {
+        Self {
+            score: r.score,
+            high: r.high,
+            reasons: r.reasons.iter().map(|x| RiskReasonOut { code: x.code.clone(), points: x.points }).collect(),
+        }
+    }
 }
 
 impl From<&Case> for CaseOut {
@@ -914,6 +953,8 @@ impl From<&Case> for CaseOut {
             currency: c.owed.currency.to_string(),
             verification_failures: c.verification_failures,
             verification_locked_until: c.verification_locked_until.map(rfc3339),
+            risk: Some(c.risk.as_ref().map_or_else(RiskOut::none, RiskOut::from)),
+            first_approval_by: c.first_approval_by.as_ref().map(ActorOut::from),
         }
     }
 }
@@ -1015,6 +1056,8 @@ fn event_data(kind: &EventKind) -> Value {
         }),
         K::Rejected { reason, note } => json!({ "reason": RejectReasonDto::from(*reason), "note": note }),
         K::Frozen { note } => json!({ "note": note }),
+        K::RiskAssessed { risk } => json!(RiskOut::from(risk)),
+        K::ApprovalRecorded { by, note } => json!({ "by": ActorOut::from(by), "note": note }),
         K::DeprovisioningConfirmed { effect_id } => json!({ "effect_id": effect_id }),
         K::RefundDecided { balance, fee, refund, forfeited, method } => json!({
             "balance_cents": balance.cents,

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 mod extract;
 mod ledger;
+mod fraud;
 pub mod metrics;
 mod numbers;
 mod openapi;

@@ -303,6 +303,8 @@ pub struct AuthenticityOut {
     pub notice: Option<String>,
     /// When it was sent (null if not yet sent).
     pub sent_at: Option<String>,
+    /// The case's number, masked (`•••• 1234`): enough to recognise, nothing to misuse.
+    pub msisdn_masked: Option<String>,
     /// What to do next, in plain words.
     pub advice: String,
 }
@@ -328,12 +330,19 @@ pub async fn check_authenticity(
     if !plain {
         return Err(ApiError::field("code", "must be 4-32 letters or digits"));
     }
-    Ok(Json(match state.engine.message_by_code(code).await? {
+    let found = state.engine.message_by_code(code).await?;
+    let masked = match &found {
+        // Account-level notices (`acct.…`) belong to no case.
+        Some(m) => state.engine.case(m.case_id.clone()).await.ok().map(|c| crate::fraud::masked(&c.facts.msisdn)),
+        None => None,
+    };
+    Ok(Json(match found {
         Some(m) => AuthenticityOut {
             ours: true,
             case_id: Some(m.case_id.as_str().to_owned()),
             notice: Some(m.notice.as_str().to_owned()),
             sent_at: m.sent_at.map(rfc3339),
+            msisdn_masked: masked,
             advice: "This message is from us. We never ask for payments, gift cards or codes by chat, social media or unsolicited calls.".into(),
         },
         None => AuthenticityOut {
@@ -341,6 +350,7 @@ pub async fn check_authenticity(
             case_id: None,
             notice: None,
             sent_at: None,
+            msisdn_masked: None,
             advice: "We did not send a message with this code. Do not pay, click links or share codes; contact us through official channels.".into(),
         },
     }))

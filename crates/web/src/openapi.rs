@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         description = "Cancel a subscriber's line end to end: accounts, lines and devices, cancellation cases and their commands.\n\n\
 Authenticate with `Authorization: Bearer lo_…`. Scopes: `cases:read`, `cases:write`, `cases:customer`, `cases:verify` (verify `api` cases by the operator's token), \
 `accounts:read`, `accounts:write`, `port:request` (the new operator's port requests), `esim:notify` (the SM-DP+'s ES2+ notifications), `admin` (implies all).\n\n\
+CPNI: tokens without `accounts:read` or `admin` act for a customer and get gated views (`\"cpni\": \"gated\"`: the masked number, the holder's name) \
+of cases, accounts, lines, devices, ledgers and statements until the customer is verified.\n\n\
 Every error is `{\"code\", \"message\", \"details\"}`; `details.request_id` matches the `x-request-id` header. \
 Besides the statuses listed per operation, any path answers 404 `not_found` when no route matches and 405 \
 `method_not_allowed` when the route does not take the method."
@@ -58,8 +60,19 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::records::privacy_step,
         crate::verification::send_code,
         crate::verification::verify,
+        crate::fraud::lock_account,
+        crate::fraud::get_lock,
+        crate::fraud::request_lock_lift,
+        crate::fraud::cancel_lock_lift,
+        crate::fraud::report_fraud,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        crate::fraud::GatedCaseOut,
+        crate::fraud::GatedAccountOut,
+        crate::fraud::GatedLineOut,
+        crate::fraud::GatedOut
+    )),
     modifiers(&Security, &ErrorCodes),
     tags(
         (name = "cases", description = "Cancellation cases."),

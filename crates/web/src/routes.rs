@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases, ledger, numbers, verification};
+use crate::{accounts, cases, fraud, ledger, numbers, verification};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -59,6 +59,11 @@ pub const ROUTES: &[Route] = &[
     ("POST", "/api/v1/privacy-requests/{id}/steps", || post(crate::records::privacy_step)),
     ("POST", "/api/v1/cases/{id}/verification/codes", || post(verification::send_code)),
     ("POST", "/api/v1/cases/{id}/verification", || post(verification::verify)),
+    ("POST", "/api/v1/accounts/{id}/lock", || post(fraud::lock_account)),
+    ("GET", "/api/v1/accounts/{id}/lock", || get(fraud::get_lock)),
+    ("POST", "/api/v1/accounts/{id}/lock-lift", || post(fraud::request_lock_lift)),
+    ("DELETE", "/api/v1/accounts/{id}/lock-lift", || axum::routing::delete(fraud::cancel_lock_lift)),
+    ("POST", "/api/v1/fraud-reports", || post(fraud::report_fraud)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

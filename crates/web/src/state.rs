@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) request_ids: Arc<RequestIds>,
     /// A TrueType CJK font for Chinese PDF statements (e.g. WenQuanYi Micro Hei).
     pub(crate) cjk_font: Option<Arc<Vec<u8>>>,
+    /// Per-address limits of "this wasn't me" reports.
+    pub(crate) fraud_reports: Arc<crate::fraud::RateLimiter>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             tokens: Arc::new(TokenCache::default()),
             request_ids: Arc::new(RequestIds { prefix: format!("{prefix:x}"), next: AtomicU64::new(1) }),
             cjk_font: None,
+            fraud_reports: Arc::new(crate::fraud::RateLimiter::default()),
         }
     }
 

@@ -337,7 +337,10 @@ async fn a_token_without_the_scope_is_forbidden() {
         .await;
     r.expect(403, "forbidden");
     assert_eq!(r.body["details"]["scope"], "cases:write");
-    app.raw("GET", "/api/v1/accounts/ACC-1", Some(&reader), &[], None).await.expect(403, "forbidden");
+    // A case reader acts for a customer: it sees the gated account until verification (CPNI).
+    let r = app.raw("GET", "/api/v1/accounts/ACC-1", Some(&reader), &[], None).await;
+    assert_eq!((r.status, r.body["cpni"].as_str()), (StatusCode::OK, Some("gated")), "{}", r.body);
+    assert!(r.body.get("prepaid_balance_cents").is_none(), "{}", r.body);
     let r = app.raw("GET", "/api/v1/cases", Some(&reader), &[], None).await;
     assert_eq!(r.status, StatusCode::OK);
     // Nothing was opened.
@@ -797,6 +800,7 @@ async fn the_document_describes_exactly_the_routes() {
         let public = matches!(
             *path,
             "/health" | "/api/v1/openapi.json" | "/metrics" | "/api/v1/authenticity/{code}" | "/api/v1/exports/{token}"
+                | "/api/v1/fraud-reports"
         );
         assert_eq!(secured, !public, "{method} {path}: security");
         if secured {

@@ -8,6 +8,7 @@ mod architecture;
 mod crash;
 mod flow;
 mod money;
+mod fraud;
 mod network;
 mod notify;
 mod portout;

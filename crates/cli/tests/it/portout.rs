@@ -67,13 +67,18 @@ async fn a_port_out_validates_the_pin_and_ports_despite_an_unpaid_balance() {
     .await;
     let (status, err) = port(&app, "4155550177", "ACC-P", &pin).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("account_locked")));
-    app.post_ok(
-        "/api/v1/accounts",
-        json!({"id": "ACC-P", "holder_name": "李伟", "email": "wei@example.com", "alt_phone": "+1 917 555 0111",
-               "language": "zh-Hans", "owed_cents": 12_345}),
-        StatusCode::OK,
-    )
-    .await;
+    // A re-import cannot lift the lock (fraud guards): only a verified lift after the cooling period can.
+    let mut account = app.engine.account(lineout_domain::values::AccountId::parse("ACC-P").unwrap()).await.unwrap();
+    account.pin_hash = Some(lineout_app::secrets::hash("2468", [5; 16]).unwrap());
+    app.engine.upsert_accounts(vec![account]).await.unwrap();
+    let proof = lineout_app::engine::fraud::LiftProof::Pin {
+        line: lineout_domain::values::LineId::parse("LINE-P").unwrap(),
+        pin: "2468".into(),
+    };
+    let account = lineout_domain::values::AccountId::parse("ACC-P").unwrap();
+    app.engine.request_lock_lift(account, proof).await.unwrap();
+    app.clock.advance(time::Duration::hours(24));
+    app.drain().await;
     // The right PIN ports the number although 123.45 USD is owed (FCC).
     let (status, case) = port(&app, "+14155550177", "ACC-P", &pin).await;
     assert_eq!(status, StatusCode::OK, "{case}");

@@ -587,6 +587,7 @@ CREATE TABLE schedules (
     name TEXT COLLATE "C" NOT NULL,
     at   BIGINT NOT NULL,
     CONSTRAINT schedules_pkey PRIMARY KEY (name)
+);
 "#;
 
 /// Identity verification (issue 4 part A): one-time code hashes (keyed, never the

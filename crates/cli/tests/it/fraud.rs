@@ -140,16 +140,7 @@ async fn staff_see_only_what_verification_needs_until_the_customer_is_verified()
     assert_eq!((status, err["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
 
     // The agent verifies the customer (in store): every view opens.
-    let (status, _) = call(
-        &app,
-        Some(&agent),
-        "POST",
-        &format!("/api/v1/cases/{id}/commands"),
-        &[],
-        Some(json!({"type": "verify_identity", "method": "photo_id"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    app.verify(&id).await;
     for path in &gated_paths {
         let (status, body) = call(&app, Some(&agent), "GET", path, &[], None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -199,7 +190,7 @@ async fn account_lock_scenario(app: &TestApp) {
         )
         .await;
     let pending = pending["id"].as_str().unwrap().to_owned();
-    app.command(&pending, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    app.verify(&pending).await;
     let (_, approved) = app.get(&format!("/api/v1/cases/{pending}")).await;
     assert_eq!(approved["status"], "approved", "{approved}");
     // The account has a PIN (set by the operator's systems; the API never carries PINs).
@@ -440,11 +431,10 @@ async fn a_high_risk_case_needs_two_different_reviewers_and_a_low_risk_case_one(
     assert_eq!((calm["risk"]["score"].as_u64(), calm["risk"]["high"].as_bool()), (Some(0), Some(false)));
 
     let command = |id: &str| format!("/api/v1/cases/{id}/commands");
-    let verify = json!({"type": "verify_identity", "method": "photo_id"});
     let approve = json!({"type": "approve"});
     for id in [&risky_id, &calm_id] {
-        let (status, case) = call(&app, Some(&first), "POST", &command(id), &[], Some(verify.clone())).await;
-        assert_eq!((status, case["status"].as_str()), (StatusCode::OK, Some("in_review")), "{case}");
+        let case = app.verify(id).await;
+        assert_eq!(case["status"].as_str(), Some("in_review"), "{case}");
     }
     // High risk: the first approval is recorded, the same reviewer again is refused, a
     // second reviewer approves.

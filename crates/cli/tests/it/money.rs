@@ -100,7 +100,7 @@ async fn drive(app: &TestApp, fees: bool) -> String {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     if fees {
         app.command(&id, json!({"type": "receive_device", "imei": LEASED_IMEI, "condition": "damaged"})).await;
         // A case with a device is reviewed by a person.
@@ -264,7 +264,7 @@ async fn arrears_billing_charges_the_used_days_and_a_check_carries_its_method() 
         .await;
     assert_eq!(status, StatusCode::OK, "{chosen}");
     assert_eq!(chosen["refund_method"], "check");
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     // Used part: 5000 - floor(5000 × 11 / 31) = 3226 charged; refund 6000 - 3226 = 2774.
@@ -322,7 +322,7 @@ async fn account_credit_keeps_the_money_on_the_account_without_a_payout() {
         .unwrap();
     let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
     let chosen = case["timeline"].as_array().unwrap().iter().find(|e| e["type"] == "refund_method_chosen").unwrap();
     assert_eq!(
@@ -393,7 +393,7 @@ async fn bad_money_input_is_refused_with_stable_codes_and_changes_nothing() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     let pay = |amount: Value| json!({"type": "record_payment", "amount_cents": amount, "reference": "PAY-1"});
     let bad = StatusCode::BAD_REQUEST;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;

@@ -44,7 +44,7 @@ fn code(body: &[u8]) -> String {
 /// An account with one prepaid line (number, ICCID, IMSI), and its closed cancellation case.
 async fn closed_account(app: &TestApp, acc: &str, name: &str, msisdn: &str, iccid: &str) -> String {
     let id = open_account(app, acc, name, msisdn, iccid).await;
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;

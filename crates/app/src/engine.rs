@@ -145,7 +145,7 @@ pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(nanos - nanos % 1_000_000).unwrap_or(t)
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
@@ -185,6 +185,11 @@ impl Engine {
     }
     pub fn now(&self) -> OffsetDateTime {
         to_millis(self.inner.clock.now())
+    }
+
+    /// The id and secret generator (for use cases defined beside the engine).
+    pub(crate) fn ids(&self) -> &dyn IdGen {
+        self.inner.ids.as_ref()
     }
 
     /// Runs a read on a pooled reader connection on a blocking thread.
@@ -806,24 +811,25 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
     })?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
-        return verified(conn, &inner.config, case, VerificationMethod::OperatorInitiated, now);
+        return verified(conn, &inner.config, case, VerificationMethod::OperatorInitiated, actor, now);
     }
     Ok(case)
 }
 
 /// Records the verification of a case just opened, in the same transaction (unless the
-/// opening already verified it).
+/// opening already verified it), by the actor who verified (the agent, the caller).
 fn verified(
     conn: &mut dyn Conn,
     config: &EngineConfig,
     case: Case,
     method: VerificationMethod,
+    actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
     if case.verification == lineout_domain::case::Step::Done {
         return Ok(case);
     }
-    execute(conn, config, &case.id, &Command::VerifyIdentity { method }, &Actor::System, now)
+    execute(conn, config, &case.id, &Command::VerifyIdentity { method }, actor, now)
 }
 
 /// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).
@@ -1335,7 +1341,7 @@ impl Engine {
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 let case = open_in(conn, &inner, &req, &actor)?;
-                verified(conn, &inner.config, case, method, now)
+                verified(conn, &inner.config, case, method, &actor, now)
             })
             .await
     }

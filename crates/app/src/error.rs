@@ -31,6 +31,12 @@ pub enum Error {
     NoTransferPin,
     #[error("port request refused: {}", .0.code())]
     PortRefused(lineout_domain::case::PortRefusal),
+    #[error("wrong username or password")]
+    SignInFailed,
+    #[error("too many sign-in attempts; wait a few minutes")]
+    SignInThrottled,
+    #[error("a member of staff already has this username")]
+    StaffUsernameTaken,
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -65,6 +71,9 @@ impl Error {
             Self::Overloaded => "overloaded",
             Self::NoTransferPin => "no_transfer_pin",
             Self::PortRefused(r) => r.code(),
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignInThrottled => "sign_in_throttled",
+            Self::StaffUsernameTaken => "staff_username_taken",
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
         }
@@ -86,6 +95,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict("case_version") => Self::Concurrency,
             StoreError::Conflict("line_msisdn") => Self::MsisdnTaken,
             StoreError::Conflict("case_open_for_line") => Self::CaseAlreadyOpen(String::new()),
+            StoreError::Conflict("staff_username") => Self::StaffUsernameTaken,
             StoreError::Conflict(other) => Self::Storage(format!("unexpected conflict: {other}")),
             StoreError::MissingReference(what) => Self::MissingReference(what),
             StoreError::Backend(msg) => Self::Storage(msg),
@@ -135,6 +145,12 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_date", 422, "The requested date is in the past or more than a year ahead."),
     ("invalid_text", 422, "A text field is empty, too long or has control characters."),
     ("missing_reference", 422, "A referenced account or line does not exist."),
+    ("sign_in_failed", 401, "The console username or password is wrong (or the account is disabled)."),
+    ("sign_in_required", 401, "The console page needs a signed-in member of staff."),
+    ("role_forbidden", 403, "The signed-in member of staff's role may not use this page."),
+    ("csrf_invalid", 403, "The form's anti-forgery token is missing or wrong; reload the page and try again."),
+    ("staff_username_taken", 409, "A member of staff already has this username."),
+    ("sign_in_throttled", 429, "Too many failed sign-ins for this username or address; wait and try again."),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod notices;
 pub mod ports;
 pub mod secrets;
+pub mod staff;
 pub mod writer;
 
 pub use engine::{Adapters, CaseDetail, Engine, EngineConfig, LineRef, OpenRequest};

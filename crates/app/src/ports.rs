@@ -221,6 +221,30 @@ pub struct TokenRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// A member of staff of the console: only the argon2id hash of the password is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRecord {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    /// `agent`, `reviewer`, `warehouse` or `admin` (see `crate::staff::StaffRole`).
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: OffsetDateTime,
+    pub disabled: bool,
+}
+
+/// A signed-in staff session: only the SHA-256 of the cookie's secret is kept, with the
+/// session's CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub secret_hash: String,
+    pub staff_id: String,
+    pub csrf: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// Counts for health and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -406,6 +430,20 @@ pub trait Conn: Send {
     // API tokens.
     fn insert_token(&mut self, token: &TokenRecord) -> StoreResult<()>;
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+
+    // Staff of the console and their sessions.
+    fn insert_staff(&mut self, staff: &StaffRecord) -> StoreResult<()>;
+    fn find_staff_by_username(&mut self, username: &str) -> StoreResult<Option<StaffRecord>>;
+    fn insert_staff_session(&mut self, session: &StaffSession) -> StoreResult<()>;
+    /// The unexpired session with this secret hash and its staff member (enabled only).
+    fn find_staff_session(
+        &mut self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(StaffSession, StaffRecord)>>;
+    fn delete_staff_session(&mut self, secret_hash: &str) -> StoreResult<bool>;
+    /// Deletes at most `limit` sessions expired before `now`; returns how many.
+    fn purge_staff_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64>;
 }
 
 /// An adapter's failure: retryable ones are retried with backoff, others dead-lettered.

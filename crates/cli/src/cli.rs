@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage staff accounts of the console.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Check or show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -185,6 +188,23 @@ pub struct CaseOpenArgs {
 pub enum AuditCommand {
     /// Walk every case's hash chain; exit 1 at the first broken event.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff account. The password is read from LINEOUT_STAFF_PASSWORD, or else
+    /// as one line from standard input (never from the command line).
+    Create {
+        /// Sign-in name: 3-32 of a-z, 0-9, '.', '_', '-'.
+        #[arg(long)]
+        username: String,
+        /// The name shown in the console.
+        #[arg(long)]
+        name: String,
+        /// agent, reviewer, warehouse or admin.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

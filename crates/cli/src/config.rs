@@ -67,6 +67,45 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// A TrueType CJK font for Chinese PDF statements (Debian: fonts-wqy-microhei).
     pub cjk_font_path: String,
+    /// The staff console's sessions and sign-in throttle.
+    pub console: ConsoleSection,
+}
+
+/// The staff console (`/console`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// How long a staff session lasts from sign-in (5-1440 minutes).
+    pub session_minutes: i64,
+    /// Mark session cookies `Secure` (browsers still accept them from http://localhost).
+    pub secure_cookies: bool,
+    /// Failed sign-ins per username or client address before a pause (1-100).
+    pub max_failed_sign_ins: u32,
+    /// How long that pause lasts (1-1440 minutes).
+    pub sign_in_pause_minutes: i64,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        let d = lineout_web::console::ConsoleConfig::default();
+        Self {
+            session_minutes: d.session_minutes,
+            secure_cookies: d.secure_cookies,
+            max_failed_sign_ins: d.max_failed_sign_ins,
+            sign_in_pause_minutes: d.sign_in_pause_minutes,
+        }
+    }
+}
+
+impl ConsoleSection {
+    pub fn to_web(self) -> lineout_web::console::ConsoleConfig {
+        lineout_web::console::ConsoleConfig {
+            session_minutes: self.session_minutes,
+            secure_cookies: self.secure_cookies,
+            max_failed_sign_ins: self.max_failed_sign_ins,
+            sign_in_pause_minutes: self.sign_in_pause_minutes,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -77,6 +116,7 @@ impl Default for ServerConfig {
             workers: 2,
             body_limit_bytes: 1024 * 1024,
             cjk_font_path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc".into(),
+            console: ConsoleSection::default(),
         }
     }
 }
@@ -641,6 +681,14 @@ impl Config {
         );
         check((1..=60_000).contains(&self.server.worker_interval_ms), "server.worker_interval_ms", "must be 1-60000");
         check((1..=64).contains(&self.server.workers), "server.workers", "must be 1-64");
+        let console = &self.server.console;
+        check((5..=1440).contains(&console.session_minutes), "server.console.session_minutes", "must be 5-1440");
+        check((1..=100).contains(&console.max_failed_sign_ins), "server.console.max_failed_sign_ins", "must be 1-100");
+        check(
+            (1..=1440).contains(&console.sign_in_pause_minutes),
+            "server.console.sign_in_pause_minutes",
+            "must be 1-1440",
+        );
         check(
             (1024..=64 * 1024 * 1024).contains(&self.server.body_limit_bytes),
             "server.body_limit_bytes",

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod rnd;
 pub mod rows;
 pub mod serve;
+pub mod staff;
 pub mod token;
 
 pub use error::{Error, Result};
@@ -165,6 +166,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Demo(args) => demo::command(&config, args.seed, args.accounts as usize).map(|()| Outcome::Success),
         Command::Case(cmd) => cases::command(db::start_engine(&config)?, cmd).map(|()| Outcome::Success),
         Command::Audit(AuditCommand::Verify) => audit::verify(&db::start_engine(&config)?),
+        Command::Staff(cli::StaffCommand::Create { username, name, role }) => {
+            staff::command(db::start_engine(&config)?, username, name, role).map(|()| Outcome::Success)
+        }
         Command::Token(TokenCommand::Create { scopes, label }) => {
             token::command(db::start_engine(&config)?, scopes, label).map(|()| Outcome::Success)
         }

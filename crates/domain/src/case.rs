@@ -874,6 +874,9 @@ pub struct Case {
     /// Device fees charged on the final bill.
     pub fees: Money,
     pub review_overdue: bool,
+    /// When the review is due under the SLA (set when the review starts).
+    #[serde(default)]
+    pub review_due_at: Option<OffsetDateTime>,
     /// References of the payments recorded on this case (a replayed report is refused).
     #[serde(default)]
     pub payment_references: Vec<String>,
@@ -1515,6 +1518,7 @@ impl Case {
             return_deadline: None,
             fees: zero,
             review_overdue: false,
+            review_due_at: None,
             callback_pending: false,
             callback_overdue: false,
             payment_references: Vec::new(),
@@ -1587,7 +1591,10 @@ impl Case {
                 self.fees.cents = self.fees.cents.saturating_add(fee.cents);
             }
             E::DeviceReturnWaived { .. } => self.device_return = Step::Done,
-            E::ReviewStarted { .. } => self.status = Status::InReview,
+            E::ReviewStarted { due_at } => {
+                self.status = Status::InReview;
+                self.review_due_at = Some(*due_at);
+            }
             E::ReviewOverdue => self.review_overdue = true,
             E::CallbackRequested { .. } => self.callback_pending = true,
             E::CallbackOverdue => self.callback_overdue = true,

@@ -14,12 +14,15 @@ use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
 use crate::schema::terminal_statuses;
 use lineout_app::ports::{
     CaseFilter, CaseRecord, Conn, DueTimer, MessageRecord, NumberFate, NumberFilter, NumberRecord, NumberState,
-    OutboxRow, OutboxStats, OutboxStatus, StoreError, StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
+    OutboxRow, OutboxStats, OutboxStatus, StaffRecord, StaffSession, StoreError, StoreResult, StoredEvent, TimerRow,
+    TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
 use lineout_domain::case::{Case, CaseKind, Notice, Status, TimerKind};
 use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
+
+mod staff;
 
 /// A connection of either backend.
 pub(crate) struct SqlConn<D> {
@@ -863,5 +866,33 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
         self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
+    }
+
+    fn insert_staff(&mut self, staff: &StaffRecord) -> StoreResult<()> {
+        staff::insert_staff(self, staff)
+    }
+
+    fn find_staff_by_username(&mut self, username: &str) -> StoreResult<Option<StaffRecord>> {
+        staff::find_staff_by_username(self, username)
+    }
+
+    fn insert_staff_session(&mut self, session: &StaffSession) -> StoreResult<()> {
+        staff::insert_session(self, session)
+    }
+
+    fn find_staff_session(
+        &mut self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(StaffSession, StaffRecord)>> {
+        staff::find_session(self, secret_hash, now)
+    }
+
+    fn delete_staff_session(&mut self, secret_hash: &str) -> StoreResult<bool> {
+        staff::delete_session(self, secret_hash)
+    }
+
+    fn purge_staff_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        staff::purge_sessions(self, now, limit)
     }
 }

@@ -442,11 +442,58 @@ CREATE TRIGGER ledger_entries_no_change BEFORE UPDATE OR DELETE ON ledger_entrie
 FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only();
 "#;
 
+/// v8: staff accounts of the console and their sessions (only hashes of passwords and
+/// session secrets).
+const SQLITE_V8: &str = r#"
+CREATE TABLE staff (
+    id            TEXT NOT NULL PRIMARY KEY,
+    username      TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    CONSTRAINT staff_username_key UNIQUE (username)
+) STRICT;
+CREATE TABLE staff_sessions (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    staff_id    TEXT NOT NULL REFERENCES staff (id),
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+"#;
+
+const POSTGRES_V8: &str = r#"
+CREATE TABLE staff (
+    id            TEXT COLLATE "C" NOT NULL,
+    username      TEXT COLLATE "C" NOT NULL,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    disabled      BIGINT NOT NULL DEFAULT 0,
+    CONSTRAINT staff_pkey PRIMARY KEY (id),
+    CONSTRAINT staff_username_key UNIQUE (username)
+);
+CREATE TABLE staff_sessions (
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    staff_id    TEXT COLLATE "C" NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    CONSTRAINT staff_sessions_pkey PRIMARY KEY (secret_hash),
+    CONSTRAINT staff_sessions_staff_id_fkey FOREIGN KEY (staff_id) REFERENCES staff (id)
+);
+CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3)],
-        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (8, SQLITE_V8)],
+        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (8, POSTGRES_V8)],
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod cases;
+pub mod console;
 pub mod dto;
 pub mod error;
 mod extract;
@@ -31,5 +32,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

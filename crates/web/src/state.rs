@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) request_ids: Arc<RequestIds>,
     /// A TrueType CJK font for Chinese PDF statements (e.g. WenQuanYi Micro Hei).
     pub(crate) cjk_font: Option<Arc<Vec<u8>>>,
+    /// The staff console's settings and sign-in throttle.
+    pub(crate) console: Arc<crate::console::ConsoleState>,
 }
 
 impl AppState {
@@ -58,7 +60,14 @@ impl AppState {
             tokens: Arc::new(TokenCache::default()),
             request_ids: Arc::new(RequestIds { prefix: format!("{prefix:x}"), next: AtomicU64::new(1) }),
             cjk_font: None,
+            console: Arc::new(crate::console::ConsoleState::new(crate::console::ConsoleConfig::default())),
         }
+    }
+
+    /// Sets the staff console's session length and cookie flags.
+    pub fn with_console(mut self, config: crate::console::ConsoleConfig) -> Self {
+        self.console = Arc::new(crate::console::ConsoleState::new(config));
+        self
     }
 
     /// Sets the CJK font (TrueType / TTC bytes) used for Chinese PDF statements.

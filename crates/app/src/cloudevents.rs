@@ -113,7 +113,24 @@ fn fields(kind: &EventKind) -> Vec<(&'static str, Value)> {
             ("facts", facts_value(facts)),
             ("note", json!(note)),
         ],
-        E::IdentityVerified { method } => vec![("method", value(method))],
+        // Verification records go out without the client hash or the photo ID.
+        E::IdentityVerified { method, channel, .. } => {
+            vec![("method", value(method)), ("channel", json!(channel.map(|c| c.as_str())))]
+        }
+        E::VerificationCodeSent { code_id, destination, expires_at } => vec![
+            ("code_id", json!(code_id)),
+            ("destination", json!(destination.as_str())),
+            ("expires_at", rfc3339_value(*expires_at)),
+        ],
+        E::VerificationFailed { method, reason, channel, failures, .. } => vec![
+            ("method", value(method)),
+            ("reason", value(reason)),
+            ("channel", json!(channel.as_str())),
+            ("failures", json!(failures)),
+        ],
+        E::VerificationLocked { until } => vec![("until", rfc3339_value(*until))],
+        E::VerificationUnlocked => Vec::new(),
+        E::KnowledgeAnswerRecorded { item, matched } => vec![("item", value(item)), ("matched", json!(matched))],
         E::SettlementRequired { owed } => vec![("owed", money(owed))],
         E::PaymentRecorded { amount, reference } => vec![("amount", money(amount)), ("reference", json!(reference))],
         E::BalanceWrittenOff { amount, reason, limit_cents } => {
@@ -345,7 +362,13 @@ mod tests {
         let t = datetime!(2025-03-15 12:00:00 UTC);
         let usd = Money::usd;
         let kinds = vec![
-            EventKind::IdentityVerified { method: VerificationMethod::OneTimeCode },
+            EventKind::IdentityVerified {
+                method: VerificationMethod::OneTimeCode,
+                channel: None,
+                client: None,
+                code_id: None,
+                photo_id: None,
+            },
             EventKind::SettlementRequired { owed: usd(1_250) },
             EventKind::PaymentRecorded { amount: usd(1_250), reference: "PAY-1".into() },
             EventKind::BalanceWrittenOff { amount: usd(90), reason: "small".into(), limit_cents: 500 },

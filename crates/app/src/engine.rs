@@ -13,7 +13,7 @@ use crate::ports::{
 use crate::writer::{Writer, WriterConfig};
 use lineout_domain::account::{Account, Device, Line, LineStatus};
 use lineout_domain::case::{
-    self, Actor, Case, CaseFacts, CaseKind, Command, DeviceFact, Event, EventKind, OpenCase, VerificationMethod,
+    self, Actor, Case, CaseFacts, CaseKind, Command, DeviceFact, Event, EventKind, OpenCase, Proof,
 };
 use lineout_domain::chain;
 use lineout_domain::effects::{self, Effect, TimerOp};
@@ -53,6 +53,12 @@ pub struct EngineConfig {
     pub webhook_endpoints: Vec<String>,
     /// The CloudEvents `source` of this installation.
     pub webhook_source: String,
+    /// The key of the keyed hashes of one-time codes and client addresses (HMAC-SHA256).
+    /// Empty: a random key per process (codes sent before a restart no longer verify).
+    pub verification_key: String,
+    /// The trusted proxy header carrying the client address (e.g. `x-forwarded-for`);
+    /// empty: the TCP peer address. Read by the web layer.
+    pub client_address_header: String,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +73,8 @@ impl Default for EngineConfig {
             max_page: 500,
             webhook_endpoints: Vec::new(),
             webhook_source: "/lineout".into(),
+            verification_key: String::new(),
+            client_address_header: String::new(),
         }
     }
 }
@@ -131,6 +139,8 @@ struct Inner {
     ids: Arc<dyn IdGen>,
     adapters: Adapters,
     config: EngineConfig,
+    /// The key of one-time code and client address hashes.
+    verification_key: Vec<u8>,
 }
 
 /// The case engine; cheap to clone.
@@ -168,7 +178,12 @@ impl Engine {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(config.readers.max(1)),
         };
-        Ok(Engine { inner: Arc::new(Inner { store, writer, readers, clock, ids, adapters, config }) })
+        let verification_key = if config.verification_key.is_empty() {
+            ids.secret().into_bytes()
+        } else {
+            config.verification_key.clone().into_bytes()
+        };
+        Ok(Engine { inner: Arc::new(Inner { store, writer, readers, clock, ids, adapters, config, verification_key }) })
     }
 
     pub fn policy(&self) -> &Policy {
@@ -477,12 +492,21 @@ impl Engine {
                         match serde_json::from_str::<Effect>(&row.payload) {
                             Ok(Effect::Notify { notice, account_id, msisdn, language, details }) => {
                                 let account = conn.get_account(&account_id)?;
-                                let to = Recipient {
-                                    email: account.as_ref().and_then(|a| a.email.clone()),
-                                    sms: account.and_then(|a| a.alt_phone).or_else(|| Some(msisdn.clone())),
+                                let to = match details.destination {
+                                    None => Some(Recipient {
+                                        email: account.as_ref().and_then(|a| a.email.clone()),
+                                        sms: account.and_then(|a| a.alt_phone).or_else(|| Some(msisdn.clone())),
+                                    }),
+                                    Some(destination) => verification::recipient(destination, account, msisdn),
                                 };
-                                let code = message_code(conn, &inner, &row, notice, now)?;
-                                Ok(Work::Notify { notice, language, details, to, code })
+                                match to {
+                                    Some(to) => {
+                                        let code = message_code(conn, &inner, &row, notice, now)?;
+                                        Ok(Work::Notify { notice, language, details, to, code })
+                                    }
+                                    // A copy for a contact the account does not have: nothing to send.
+                                    None => Ok(Work::Skip),
+                                }
                             }
                             Ok(effect) => Ok(Work::Effect(effect)),
                             Err(e) => Err(e.to_string()),
@@ -588,6 +612,8 @@ enum Work {
         code: String,
     },
     Webhook(WebhookPayload),
+    /// Nothing to do (e.g. a per-contact notice for a contact the account lacks).
+    Skip,
 }
 
 /// What a delivered effect reports back to its case.
@@ -596,6 +622,7 @@ enum Delivered {
     Refunded(String),
     Notified(lineout_domain::case::Notice, Delivery),
     Posted,
+    Skipped,
 }
 
 async fn deliver(adapters: &Adapters, row: &OutboxRow, work: Work) -> Result<Delivered, AdapterError> {
@@ -624,6 +651,7 @@ async fn deliver(adapters: &Adapters, row: &OutboxRow, work: Work) -> Result<Del
             };
             adapters.notifier.send(&row.id, &message).await.map(|d| Delivered::Notified(notice, d))
         }
+        Work::Skip => Ok(Delivered::Skipped),
         Work::Webhook(payload) => match &adapters.webhooks {
             Some(w) => w.post(&row.id, &payload.endpoint, &payload.body).await.map(|()| Delivered::Posted),
             None => Err(AdapterError::permanent("no webhook transport is configured")),
@@ -663,7 +691,7 @@ fn record_outcomes(
                             })
                         }
                         // Webhook deliveries are not case events (that would feed more webhooks).
-                        Delivered::Posted => None,
+                        Delivered::Posted | Delivered::Skipped => None,
                     }
                 }
                 Err(e) if e.retryable && attempts < policy.retry.max_attempts => {
@@ -811,7 +839,7 @@ fn open_in(conn: &mut dyn Conn, inner: &Inner, req: &OpenRequest, actor: &Actor)
     })?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
-        return verified(conn, &inner.config, case, VerificationMethod::OperatorInitiated, actor, now);
+        return verified(conn, &inner.config, case, Proof::OperatorInitiated, actor, now);
     }
     Ok(case)
 }
@@ -822,14 +850,19 @@ fn verified(
     conn: &mut dyn Conn,
     config: &EngineConfig,
     case: Case,
-    method: VerificationMethod,
+    proof: Proof,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
     if case.verification == lineout_domain::case::Step::Done {
         return Ok(case);
     }
-    execute(conn, config, &case.id, &Command::VerifyIdentity { method }, actor, now)
+    let (case, refused) =
+        execute_reporting(conn, config, &case.id, &Command::VerifyIdentity { proof, client: None }, actor, now)?;
+    match refused {
+        Some(e) => Err(Error::Case(e)),
+        None => Ok(case),
+    }
 }
 
 /// Loads a case, decides, and saves the outcome (events, projection, timers, outbox).
@@ -860,8 +893,14 @@ fn execute_reporting(
         EventKind::DeviceReceiptRefused => Some(case::Error::DeviceMismatch),
         _ => None,
     });
+    let verification_refused = kinds.iter().find_map(|k| match k {
+        EventKind::VerificationFailed { reason, .. } => Some(*reason),
+        _ => None,
+    });
     let ported = kinds.iter().any(|k| matches!(k, EventKind::PortedOut));
     let case = persist(conn, config, Some(record), id, kinds, actor, now)?;
+    // A failed verification attempt is recorded, then reported (with the lock, if any).
+    let refused = refused.or_else(|| verification_refused.map(|r| r.error(case.verification_locked_until)));
     if ported && let Some(open) = conn.open_case_for_line(&case.facts.line_id, CaseKind::Cancellation)? {
         // The number left: an open cancellation of the same line ends with it.
         let supersede = Command::Supersede { by_case: id.clone() };
@@ -1001,6 +1040,10 @@ fn persist(
     }
     Ok(record.case)
 }
+
+#[path = "verification.rs"]
+mod verification;
+pub use verification::{ClientAddress, CodeSent, VerificationRequest};
 
 // ---- Port-out: Number Transfer PINs and the new operator's port request ---------------------
 
@@ -1329,19 +1372,14 @@ impl Engine {
 
     /// Opens a case and records its verification in the same transaction, so a caller
     /// who hangs up never leaves half a request behind.
-    pub async fn open_verified_case(
-        &self,
-        req: OpenRequest,
-        method: VerificationMethod,
-        actor: Actor,
-    ) -> Result<Case, Error> {
+    pub async fn open_verified_case(&self, req: OpenRequest, proof: Proof, actor: Actor) -> Result<Case, Error> {
         let inner = Arc::clone(&self.inner);
         self.inner
             .writer
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 let case = open_in(conn, &inner, &req, &actor)?;
-                verified(conn, &inner.config, case, method, &actor, now)
+                verified(conn, &inner.config, case, proof, &actor, now)
             })
             .await
     }

@@ -37,6 +37,8 @@ pub enum Error {
     SignInThrottled,
     #[error("a member of staff already has this username")]
     StaffUsernameTaken,
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: i64 },
     #[error("storage failure")]
     Storage(String),
     #[error("internal error")]
@@ -74,6 +76,7 @@ impl Error {
             Self::SignInFailed => "sign_in_failed",
             Self::SignInThrottled => "sign_in_throttled",
             Self::StaffUsernameTaken => "staff_username_taken",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Storage(_) => "storage_error",
             Self::Internal(_) => "internal_error",
         }
@@ -151,6 +154,24 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("csrf_invalid", 403, "The form's anti-forgery token is missing or wrong; reload the page and try again."),
     ("staff_username_taken", 409, "A member of staff already has this username."),
     ("sign_in_throttled", 429, "Too many failed sign-ins for this username or address; wait and try again."),
+    (
+        "verification_locked",
+        423,
+        "Too many wrong verification attempts: verification is locked for a while (`details.until`).",
+    ),
+    ("code_invalid", 422, "The one-time code is not valid for this case."),
+    ("code_expired", 422, "The one-time code has expired or a newer code replaced it; ask for a new one."),
+    ("code_used", 422, "The one-time code was already used."),
+    ("pin_invalid", 422, "The account PIN is wrong."),
+    ("no_pin", 422, "The account has no PIN; use another verification method."),
+    ("photo_id_expired", 422, "The photo ID has expired."),
+    ("invalid_photo_id", 422, "A photo ID needs its type, the last 4 characters of its number and its expiry date."),
+    ("verification_method_not_allowed", 422, "The case's channel does not accept this verification method."),
+    (
+        "rate_limited",
+        429,
+        "Too many requests (codes per line, attempts per client); retry after `details.retry_after_seconds`.",
+    ),
     ("overloaded", 503, "lineout is overloaded; retry later."),
     ("storage_error", 500, "The database failed; nothing was applied."),
     ("internal_error", 500, "An internal error occurred."),

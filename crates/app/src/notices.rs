@@ -45,6 +45,7 @@ fn when(t: Option<OffsetDateTime>) -> String {
 fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (String, String, String) {
     let deadline = when(d.deadline);
     let amount = d.amount.map(|m| m.to_string()).unwrap_or_default();
+    let code = d.code.clone().unwrap_or_default();
     let t = |s: &str, e: String, m: String| (s.to_owned(), e, m);
     match language {
         Language::En => match notice {
@@ -58,16 +59,16 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
             Notice::VerificationCode => t(
                 "Your verification code",
                 format!(
-                    "Use the code we sent you to confirm request {id}. It is valid for 10 minutes. Never share it with anyone who calls you."
+                    "Your verification code for request {id} is {code}. It is valid until {deadline}. Never share it with anyone who calls you."
                 ),
-                format!("Your code for request {id} is valid for 10 min. Never share it."),
+                format!("Your code for request {id}: {code}. Valid until {deadline}. Never share it."),
             ),
             Notice::VerificationLocked => t(
                 "Verification locked after wrong attempts",
                 format!(
-                    "There were too many wrong verification attempts on request {id}. Verification is locked for 30 minutes. If this was not you, contact us through official channels."
+                    "There were too many wrong verification attempts on request {id}. Verification is locked until {deadline}. If this was not you, contact us through official channels."
                 ),
-                format!("Too many wrong attempts on {id}: locked 30 min. Not you? Contact us."),
+                format!("Too many wrong attempts on {id}: locked until {deadline}. Not you? Contact us."),
             ),
             Notice::AccountLocked => t(
                 "Your account lock is on",
@@ -170,13 +171,15 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
             ),
             Notice::VerificationCode => t(
                 "您的验证码",
-                format!("请使用我们发送的验证码确认申请 {id}，10 分钟内有效。切勿告诉任何来电者。"),
-                format!("申请 {id} 的验证码10分钟内有效，切勿告诉他人。"),
+                format!("申请 {id} 的一次性验证码是 {code}，有效期至 {deadline}。切勿告诉任何来电者。"),
+                format!("申请 {id} 的一次性验证码：{code}，有效至 {deadline}，切勿告诉他人。"),
             ),
             Notice::VerificationLocked => t(
                 "验证错误次数过多，已锁定",
-                format!("申请 {id} 的验证错误次数过多，验证已锁定 30 分钟。如非本人操作，请通过官方渠道联系我们。"),
-                format!("{id} 验证错误过多，锁定30分钟。非本人请联系我们。"),
+                format!(
+                    "申请 {id} 的验证错误次数过多，验证已锁定至 {deadline}。如非本人操作，请通过官方渠道联系我们。"
+                ),
+                format!("{id} 验证错误过多，锁定至{deadline}。非本人请联系我们。"),
             ),
             Notice::AccountLocked => t(
                 "您的账户锁已开启",
@@ -302,6 +305,8 @@ mod tests {
         let full = NoticeDetails {
             deadline: Some(OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000)),
             amount: Some(Money::usd(1_850)),
+            destination: Some(lineout_domain::verification::CodeDestination::Line),
+            code: Some("123456".into()),
         };
         for details in [NoticeDetails::default(), full] {
             for notice in Notice::ALL {

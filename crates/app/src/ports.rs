@@ -416,6 +416,22 @@ pub trait Conn: Send {
         locked_until: Option<OffsetDateTime>,
     ) -> StoreResult<()>;
 
+    // Identity verification: one-time code hashes and rate-limit windows.
+    /// Stores a one-time code's keyed hash for a case (the code itself is never stored).
+    fn put_verification_code(
+        &mut self,
+        case: &CaseId,
+        code_id: &str,
+        code_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The id of the case's code with this keyed hash, if any.
+    fn find_verification_code(&mut self, case: &CaseId, code_hash: &str) -> StoreResult<Option<String>>;
+    /// A rate-limit window by key: its start and the count in it (`None`: never used).
+    fn rate_window(&mut self, key: &str) -> StoreResult<Option<(OffsetDateTime, u32)>>;
+    /// Stores a rate-limit window.
+    fn set_rate_window(&mut self, key: &str, start: OffsetDateTime, count: u32) -> StoreResult<()>;
+
     // The account ledger (append-only).
     /// Appends entries; an entry whose id exists is left as it is (replays are harmless).
     fn append_ledger(&mut self, entries: &[lineout_domain::ledger::Entry], at: OffsetDateTime) -> StoreResult<()>;

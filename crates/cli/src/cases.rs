@@ -30,12 +30,25 @@ const SYSTEM_ONLY: &[&str] =
 pub fn parse_command(json: &str) -> Result<Command> {
     let cmd: Command = serde_json::from_str(json).map_err(|e| {
         Error::Usage(format!(
-            "--json: not a valid command ({e}); examples: {{\"type\":\"verify_identity\",\"method\":\"photo_id\"}}, \
+            "--json: not a valid command ({e}); examples: {{\"type\":\"verify_identity\",\"method\":\"photo_id\",\"document\":{{\"document_type\":\"passport\",\"last4\":\"1234\",\"expires_on\":\"2030-01-31\"}}}}, \
              {{\"type\":\"approve\",\"note\":null}}, {{\"type\":\"withdraw\"}}"
         ))
     })?;
     if SYSTEM_ONLY.contains(&cmd.name()) {
         return Err(Error::Usage(format!("--json: '{}' is sent only by lineout itself", cmd.name())));
+    }
+    // Secrets are checked by the engine, never asserted: from a terminal, staff may only
+    // attest a photo ID they checked; codes, PINs and tokens go through the API.
+    match &cmd {
+        Command::VerifyIdentity { proof: lineout_domain::case::Proof::PhotoId { .. }, .. } => {}
+        Command::VerifyIdentity { .. } | Command::SendVerificationCode { .. } => {
+            return Err(Error::Usage(
+                "--json: verify with a photo ID ({\"type\":\"verify_identity\",\"method\":\"photo_id\",\"document\":{…}}); \
+                 codes and PINs go through POST /api/v1/cases/ID/verification"
+                    .into(),
+            ));
+        }
+        _ => {}
     }
     Ok(cmd)
 }

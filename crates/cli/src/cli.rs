@@ -140,7 +140,7 @@ pub enum CaseCommand {
     Command {
         /// The case id.
         id: String,
-        /// The command as JSON: {"type":"verify_identity","method":"photo_id"}, {"type":"withdraw"}, …
+        /// The command as JSON: {"type":"withdraw"}, {"type":"approve","note":null}, a photo ID check {"type":"verify_identity","method":"photo_id","document":{…}}, …
         #[arg(long, value_name = "JSON")]
         json: String,
     },

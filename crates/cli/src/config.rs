@@ -69,6 +69,13 @@ pub struct ServerConfig {
     pub cjk_font_path: String,
     /// The staff console's sessions and sign-in throttle.
     pub console: ConsoleSection,
+    /// The key of the keyed hashes (HMAC-SHA256) of one-time codes and client addresses,
+    /// 32-256 characters (never printed). Empty: a random key per process, so codes sent
+    /// before a restart no longer verify; set it when several processes share a database.
+    pub verification_key: String,
+    /// The header a trusted reverse proxy puts the client address in (its last entry
+    /// counts), e.g. `x-forwarded-for`; empty: the TCP peer address.
+    pub client_address_header: String,
 }
 
 /// The staff console (`/console`).
@@ -117,6 +124,8 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             cjk_font_path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc".into(),
             console: ConsoleSection::default(),
+            verification_key: String::new(),
+            client_address_header: String::new(),
         }
     }
 }
@@ -727,6 +736,8 @@ impl Config {
             max_page: e.max_page,
             webhook_endpoints: self.adapters.webhooks.iter().map(|w| w.name.clone()).collect(),
             webhook_source: self.adapters.webhook_source.clone(),
+            verification_key: self.server.verification_key.clone(),
+            client_address_header: self.server.client_address_header.clone(),
         }
     }
 

@@ -6,10 +6,12 @@ use crate::cases::cli_actor;
 use crate::config::Config;
 use crate::demo_data::{DemoData, generate};
 use crate::error::{Error, Result};
+use lineout_app::engine::VerificationRequest;
 use lineout_app::{Engine, LineRef, OpenRequest};
 use lineout_domain::account::{Account, Line, LineStatus, Ownership};
-use lineout_domain::case::{DeviceCondition, RejectReason, VerificationMethod};
+use lineout_domain::case::{CodeDestination, DeviceCondition, RejectReason};
 use lineout_domain::values::{AccountId, ActorId, CaseId};
+use lineout_domain::verification::{DocumentType, PhotoId};
 use lineout_domain::{Actor, Channel, Command, Status, Timing};
 use std::collections::{HashMap, HashSet};
 
@@ -144,15 +146,26 @@ struct Plan {
     want: Want,
     channel: Channel,
     timing: Timing,
-    steps: Vec<(Actor, Command)>,
+    steps: Vec<(Actor, DemoStep)>,
     /// Receive the line's device (in good condition) after the steps.
     return_device: bool,
 }
 
 impl Plan {
-    fn new(what: &'static str, want: Want, channel: Channel, timing: Timing, steps: Vec<(Actor, Command)>) -> Self {
+    fn new(what: &'static str, want: Want, channel: Channel, timing: Timing, steps: Vec<(Actor, DemoStep)>) -> Self {
         Self { what, want, channel, timing, steps, return_device: false }
     }
+}
+
+/// A step of a demo case: a command, a code sent, or a verification with its proof.
+enum DemoStep {
+    Command(Command),
+    SendCode(CodeDestination),
+    Verify(VerificationRequest),
+}
+
+fn demo_client() -> Actor {
+    ActorId::parse("demo-api").map(Actor::Client).unwrap_or(Actor::System)
 }
 
 fn demo_agent() -> Actor {
@@ -164,23 +177,29 @@ fn plans() -> Vec<Plan> {
     use Command as C;
     let staff = cli_actor();
     let agent = demo_agent();
-    let verify = |method| (agent.clone(), C::VerifyIdentity { method });
+    // A store agent checks a driver's license valid for years yet.
+    let photo_id = || {
+        let expires_on = time::Date::from_calendar_date(2036, time::Month::June, 30).unwrap_or(time::Date::MIN);
+        let document = PhotoId { document_type: DocumentType::DriversLicense, last4: "4821".into(), expires_on };
+        (agent.clone(), DemoStep::Verify(VerificationRequest::PhotoId(document)))
+    };
+    let by_token = || (demo_client(), DemoStep::Verify(VerificationRequest::OperatorToken));
     let device = Want { device: true, ..Want::default() };
     vec![
         Plan::new("waiting for the caller to verify", Want::default(), Channel::Ivr, Timing::Immediate, vec![]),
         Plan::new(
-            "verified online and approved by rule",
+            "verified by the operator's API client and approved by rule",
             Want::default(),
-            Channel::Web,
+            Channel::Api,
             Timing::Immediate,
-            vec![verify(VerificationMethod::OneTimeCode)],
+            vec![by_token()],
         ),
         Plan::new(
             "verified in store; unpaid balance to settle",
             Want { owes_over: Some(2_000), ..Want::default() },
             Channel::Store,
             Timing::Immediate,
-            vec![verify(VerificationMethod::PhotoId)],
+            vec![photo_id()],
         ),
         Plan::new(
             "small balance written off, then approved",
@@ -188,8 +207,8 @@ fn plans() -> Vec<Plan> {
             Channel::Store,
             Timing::Immediate,
             vec![
-                verify(VerificationMethod::PhotoId),
-                (agent.clone(), C::WriteOff { reason: "below the write-off limit".into() }),
+                photo_id(),
+                (agent.clone(), DemoStep::Command(C::WriteOff { reason: "below the write-off limit".into() })),
             ],
         ),
         Plan::new(
@@ -197,7 +216,7 @@ fn plans() -> Vec<Plan> {
             device,
             Channel::Store,
             Timing::Immediate,
-            vec![verify(VerificationMethod::PhotoId)],
+            vec![photo_id()],
         ),
         Plan {
             return_device: true,
@@ -206,22 +225,22 @@ fn plans() -> Vec<Plan> {
                 device,
                 Channel::Store,
                 Timing::EndOfCycle,
-                vec![verify(VerificationMethod::PhotoId)],
+                vec![photo_id()],
             )
         },
         Plan::new(
-            "Chinese-speaking customer, end of billing cycle",
+            "Chinese-speaking customer online: code sent by SMS, not yet entered",
             Want { chinese: true, ..Want::default() },
             Channel::Web,
             Timing::EndOfCycle,
-            vec![verify(VerificationMethod::OneTimeCode)],
+            vec![(Actor::Customer, DemoStep::SendCode(CodeDestination::Line))],
         ),
         Plan::new(
             "withdrawn by the customer",
             Want::default(),
             Channel::Chat,
             Timing::Immediate,
-            vec![(Actor::Customer, C::Withdraw)],
+            vec![(Actor::Customer, DemoStep::Command(C::Withdraw))],
         ),
         Plan::new(
             "rejected: suspected fraud",
@@ -230,7 +249,10 @@ fn plans() -> Vec<Plan> {
             Timing::Immediate,
             vec![(
                 staff,
-                C::Reject { reason: RejectReason::SuspectedFraud, note: Some("caller could not verify".into()) },
+                DemoStep::Command(C::Reject {
+                    reason: RejectReason::SuspectedFraud,
+                    note: Some("caller could not verify".into()),
+                }),
             )],
         ),
     ]
@@ -265,11 +287,20 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
         if plan.return_device
             && let Some(imei) = picker.imei(line)
         {
-            commands.push((agent.clone(), Command::received(imei, DeviceCondition::Good)));
+            commands.push((agent.clone(), DemoStep::Command(Command::received(imei, DeviceCondition::Good))));
         }
-        for (actor, cmd) in commands {
-            let name = cmd.name();
-            if let Err(e) = engine.command(case.id.clone(), cmd, actor).await {
+        for (actor, step) in commands {
+            let (name, result) = match step {
+                DemoStep::Command(cmd) => (cmd.name(), engine.command(case.id.clone(), cmd, actor).await.map(|_| ())),
+                DemoStep::SendCode(to) => (
+                    "send_verification_code",
+                    engine.send_verification_code(case.id.clone(), to, actor).await.map(|_| ()),
+                ),
+                DemoStep::Verify(request) => {
+                    ("verify_identity", engine.verify_identity(case.id.clone(), request, None, actor).await.map(|_| ()))
+                }
+            };
+            if let Err(e) = result {
                 tracing::warn!(case = what, command = name, code = e.code(), "demo step refused");
             }
         }

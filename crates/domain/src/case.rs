@@ -7,6 +7,7 @@
 use crate::account::{AccountKind, LineStatus, Plan};
 use crate::policy::{Policy, RefundMode};
 use crate::values::{AccountId, ActorId, CaseId, DeviceId, Eid, Iccid, Imei, Imsi, Language, LineId, Money, Msisdn};
+pub use crate::verification::{CodeDestination, CodeRef, KnowledgeItem, PhotoId, PinOutcome, Proof};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -193,7 +194,8 @@ impl Carrier {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerificationMethod {
-    /// An agent attests having verified the customer (foundation; replaced by the verification issue's methods).
+    /// The foundation's "an agent says so". It verifies nothing any more; kept so that
+    /// old events still read.
     AgentAttested,
     OneTimeCode,
     Pin,
@@ -346,10 +348,13 @@ pub enum TimerKind {
     CallbackDue,
     /// The next reminder to return the device.
     ReturnReminder,
+    /// The end of a verification lockout.
+    VerificationUnlock,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 7] = [
+    pub const ALL: [TimerKind; 8] = [
+        Self::VerificationUnlock,
         Self::ReturnReminder,
         Self::VerificationExpiry,
         Self::DeviceReturnDeadline,
@@ -367,6 +372,7 @@ impl TimerKind {
             Self::TransferPinExpiry => "transfer_pin_expiry",
             Self::CallbackDue => "callback_due",
             Self::ReturnReminder => "return_reminder",
+            Self::VerificationUnlock => "verification_unlock",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -447,8 +453,24 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Command {
+    /// A verification attempt with its proof (secrets already checked by the shell) and
+    /// the keyed hash of the client's address, if it came over the network.
     VerifyIdentity {
-        method: VerificationMethod,
+        #[serde(flatten)]
+        proof: Proof,
+        #[serde(default)]
+        client: Option<String>,
+    },
+    /// A one-time code was drawn (the shell keeps only its keyed hash) and goes to one
+    /// of the account's contacts.
+    SendVerificationCode {
+        code_id: String,
+        destination: CodeDestination,
+    },
+    /// An answer to a knowledge question, as judged by the agent: a risk signal only.
+    RecordKnowledgeAnswer {
+        item: KnowledgeItem,
+        matched: bool,
     },
     RecordPayment {
         amount: Money,
@@ -570,6 +592,8 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::VerifyIdentity { .. } => "verify_identity",
+            Self::SendVerificationCode { .. } => "send_verification_code",
+            Self::RecordKnowledgeAnswer { .. } => "record_knowledge_answer",
             Self::RecordPayment { .. } => "record_payment",
             Self::WriteOff { .. } => "write_off",
             Self::ReceiveDevice { .. } => "receive_device",
@@ -627,6 +651,40 @@ pub enum EventKind {
     },
     IdentityVerified {
         method: VerificationMethod,
+        /// The case's channel, the client address's keyed hash, the code used and the
+        /// photo ID checked (type, last 4, expiry), where they apply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo_id: Option<PhotoId>,
+    },
+    VerificationCodeSent {
+        code_id: String,
+        destination: CodeDestination,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// A verification attempt that failed; `failures` counts wrong secrets since the last lock.
+    VerificationFailed {
+        method: VerificationMethod,
+        reason: crate::verification::Refusal,
+        channel: Channel,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        failures: u32,
+    },
+    VerificationLocked {
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
+    VerificationUnlocked,
+    KnowledgeAnswerRecorded {
+        item: KnowledgeItem,
+        matched: bool,
     },
     SettlementRequired {
         owed: Money,
@@ -775,6 +833,11 @@ impl EventKind {
         match self {
             Self::Opened { .. } => "opened",
             Self::IdentityVerified { .. } => "identity_verified",
+            Self::VerificationCodeSent { .. } => "verification_code_sent",
+            Self::VerificationFailed { .. } => "verification_failed",
+            Self::VerificationLocked { .. } => "verification_locked",
+            Self::VerificationUnlocked => "verification_unlocked",
+            Self::KnowledgeAnswerRecorded { .. } => "knowledge_answer_recorded",
             Self::SettlementRequired { .. } => "settlement_required",
             Self::PaymentRecorded { .. } => "payment_recorded",
             Self::BalanceWrittenOff { .. } => "balance_written_off",
@@ -905,6 +968,15 @@ pub struct Case {
     /// Port-out: the operator the number left for.
     #[serde(default)]
     pub new_operator: Option<String>,
+    /// Wrong verification secrets since the last lock.
+    #[serde(default)]
+    pub verification_failures: u32,
+    /// Verification is locked until then (after too many wrong attempts).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub verification_locked_until: Option<OffsetDateTime>,
+    /// The current one-time code, if one was sent.
+    #[serde(default)]
+    pub verification_code: Option<CodeRef>,
 }
 
 /// The current Number Transfer PIN of a port-out case (its hash lives in the store).
@@ -950,6 +1022,24 @@ pub enum Error {
     InvalidTracking,
     #[error("the inspection names an accessory that was not expected back, or too many photos")]
     InvalidInspection,
+    #[error("verification is locked after too many wrong attempts; try again later")]
+    VerificationLocked { until: Option<OffsetDateTime> },
+    #[error("the code is not valid for this case")]
+    CodeInvalid,
+    #[error("the code has expired or was replaced by a newer one; ask for a new code")]
+    CodeExpired,
+    #[error("the code was already used")]
+    CodeUsed,
+    #[error("the PIN is wrong")]
+    PinInvalid,
+    #[error("the account has no PIN; use another verification method")]
+    NoPin,
+    #[error("the photo ID has expired")]
+    PhotoIdExpired,
+    #[error("this verification method is not accepted on the case's channel")]
+    MethodNotAllowed,
+    #[error("a photo ID needs its document type, the last 4 letters or digits of its number, and its expiry date")]
+    InvalidPhotoId,
 }
 
 impl Error {
@@ -971,6 +1061,15 @@ impl Error {
             Self::DuplicatePayment => "duplicate_payment",
             Self::InvalidTracking => "invalid_tracking",
             Self::InvalidInspection => "invalid_inspection",
+            Self::VerificationLocked { .. } => "verification_locked",
+            Self::CodeInvalid => "code_invalid",
+            Self::CodeExpired => "code_expired",
+            Self::CodeUsed => "code_used",
+            Self::PinInvalid => "pin_invalid",
+            Self::NoPin => "no_pin",
+            Self::PhotoIdExpired => "photo_id_expired",
+            Self::MethodNotAllowed => "verification_method_not_allowed",
+            Self::InvalidPhotoId => "invalid_photo_id",
         }
     }
 }
@@ -1075,7 +1174,7 @@ pub fn decide(
     }
     let operator_only = matches!(
         cmd,
-        C::VerifyIdentity { .. }
+        C::RecordKnowledgeAnswer { .. }
             | C::WriteOff { .. }
             | C::ReceiveDevice { .. }
             | C::WaiveDeviceReturn { .. }
@@ -1173,12 +1272,21 @@ pub fn decide(
             }
             events.push(EventKind::Superseded { by_case: by_case.clone() });
         }
-        C::VerifyIdentity { method } => {
+        C::SendVerificationCode { code_id, destination } => {
+            events.extend(crate::verification::decide_send_code(case, code_id, *destination, policy, now)?);
+        }
+        C::RecordKnowledgeAnswer { item, matched } => {
             if case.status != S::Verifying {
                 return Err(illegal(cmd, case));
             }
-            events.push(EventKind::IdentityVerified { method: *method });
-            if let Some(device) = &case.facts.device
+            events.push(EventKind::KnowledgeAnswerRecorded { item: *item, matched: *matched });
+        }
+        C::VerifyIdentity { proof, client } => {
+            let decided = crate::verification::decide_verify(case, proof, client.as_deref(), actor, policy, now)?;
+            let verified = decided.iter().any(|e| matches!(e, EventKind::IdentityVerified { .. }));
+            events.extend(decided);
+            if verified
+                && let Some(device) = &case.facts.device
                 && case.device_return == Step::Pending
             {
                 events.push(EventKind::DeviceReturnRequested {
@@ -1368,6 +1476,9 @@ pub fn decide(
         }
         C::TimerFired { timer } => match (timer, case.status) {
             (TimerKind::VerificationExpiry, S::Verifying) => events.push(EventKind::Expired),
+            (TimerKind::VerificationUnlock, _) if case.verification_locked_until.is_some() => {
+                events.push(EventKind::VerificationUnlocked)
+            }
             (TimerKind::ReturnReminder, S::Preparing | S::Verifying)
                 if case.device_return == Step::Pending && !case.device_arrived =>
             {
@@ -1534,6 +1645,9 @@ impl Case {
             transfer_pin: None,
             port_attempts: 0,
             new_operator: None,
+            verification_failures: 0,
+            verification_locked_until: None,
+            verification_code: None,
         })
     }
 
@@ -1558,11 +1672,31 @@ impl Case {
         self.updated_at = at;
         match kind {
             E::Opened { .. } => {}
-            E::IdentityVerified { method } => {
+            E::IdentityVerified { method, code_id, .. } => {
                 self.verification = Step::Done;
                 self.verification_method = Some(*method);
                 self.status = Status::Preparing;
+                self.verification_failures = 0;
+                if let (Some(used), Some(code)) = (code_id, self.verification_code.as_mut())
+                    && code.code_id == *used
+                {
+                    code.used = true;
+                }
             }
+            E::VerificationCodeSent { code_id, expires_at, .. } => {
+                self.verification_code =
+                    Some(CodeRef { code_id: code_id.clone(), expires_at: *expires_at, used: false });
+            }
+            E::VerificationFailed { failures, .. } => self.verification_failures = *failures,
+            E::VerificationLocked { until } => {
+                self.verification_locked_until = Some(*until);
+                self.verification_failures = 0;
+            }
+            E::VerificationUnlocked => {
+                self.verification_locked_until = None;
+                self.verification_failures = 0;
+            }
+            E::KnowledgeAnswerRecorded { .. } => {}
             E::SettlementRequired { owed } => {
                 self.settlement = Step::Pending;
                 self.owed = *owed;

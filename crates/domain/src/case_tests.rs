@@ -54,7 +54,12 @@ impl Harness {
         Harness::open_kind(CaseKind::Cancellation, f, channel, policy)
     }
 
-    fn open_kind(kind: CaseKind, f: CaseFacts, channel: Channel, policy: Policy) -> Harness {
+    fn open_kind(kind: CaseKind, f: CaseFacts, channel: Channel, mut policy: Policy) -> Harness {
+        // The state-machine tests verify by PIN on any channel; `verification_tests` checks
+        // the default per-channel policy.
+        for methods in [&mut policy.verification.methods.web, &mut policy.verification.methods.store] {
+            methods.push(VerificationMethod::Pin);
+        }
         let req = OpenCase { callback: false, kind, channel, timing: Timing::Immediate, facts: f, note: None };
         let kinds = open(&req, &Actor::Customer, &policy, T0).unwrap_or_else(|e| panic!("open: {e}"));
         let mut events = Vec::new();
@@ -100,7 +105,7 @@ impl Harness {
 }
 
 fn verify() -> Command {
-    Command::VerifyIdentity { method: VerificationMethod::AgentAttested }
+    Command::VerifyIdentity { proof: Proof::Pin { outcome: PinOutcome::Correct }, client: None }
 }
 
 fn no_auto() -> Policy {

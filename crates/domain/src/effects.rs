@@ -5,6 +5,7 @@
 
 use crate::case::{Case, EventKind, Notice, TimerKind};
 use crate::values::{AccountId, CaseId, Eid, Iccid, Imsi, Language, Money, Msisdn};
+use crate::verification::CodeDestination;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -47,6 +48,14 @@ pub struct NoticeDetails {
     /// An amount: the refund.
     #[serde(default)]
     pub amount: Option<Money>,
+    /// Send to this one contact only (a one-time code, or one copy of a lockout notice
+    /// per contact); `None`: the account's usual contacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<CodeDestination>,
+    /// The one-time code itself. Never in an event: only the message that carries it
+    /// has it (see `Engine::send_verification_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// A change to a case's timers.
@@ -93,11 +102,31 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
                 after.opened_at + time::Duration::days(i64::from(policy_verification_days)),
             ));
         }
-        E::IdentityVerified { .. } => timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry)),
+        E::IdentityVerified { .. } => {
+            timers.push(TimerOp::Cancel(TimerKind::VerificationExpiry));
+            timers.push(TimerOp::Cancel(TimerKind::VerificationUnlock));
+        }
+        // The code's message is written by the engine (the code is in no event).
+        E::VerificationCodeSent { .. } | E::VerificationFailed { .. } | E::KnowledgeAnswerRecorded { .. } => {}
+        E::VerificationLocked { until } => {
+            // Every contact of the account hears of the lockout, each on its own.
+            for destination in CodeDestination::ALL {
+                effects.push(notify_with(
+                    Notice::VerificationLocked,
+                    NoticeDetails {
+                        deadline: Some(*until),
+                        destination: Some(destination),
+                        ..NoticeDetails::default()
+                    },
+                ));
+            }
+            timers.push(TimerOp::Set(TimerKind::VerificationUnlock, *until));
+        }
+        E::VerificationUnlocked => timers.push(TimerOp::Cancel(TimerKind::VerificationUnlock)),
         E::DeviceReturnRequested { deadline, .. } => {
             effects.push(notify_with(
                 Notice::ReturnInstructions,
-                NoticeDetails { deadline: Some(*deadline), amount: None },
+                NoticeDetails { deadline: Some(*deadline), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Set(TimerKind::DeviceReturnDeadline, *deadline));
             if let Some(at) = next_reminder(*deadline, after.updated_at) {
@@ -105,8 +134,10 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
             }
         }
         E::ReturnReminderDue { deadline } => {
-            effects
-                .push(notify_with(Notice::ReturnReminder, NoticeDetails { deadline: Some(*deadline), amount: None }));
+            effects.push(notify_with(
+                Notice::ReturnReminder,
+                NoticeDetails { deadline: Some(*deadline), ..NoticeDetails::default() },
+            ));
             if let Some(at) = next_reminder(*deadline, after.updated_at) {
                 timers.push(TimerOp::Set(TimerKind::ReturnReminder, at));
             }
@@ -128,7 +159,7 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
         E::Approved { termination_at, withdrawal_deadline, .. } => {
             effects.push(notify_with(
                 Notice::Approved,
-                NoticeDetails { deadline: Some(*withdrawal_deadline), amount: None },
+                NoticeDetails { deadline: Some(*withdrawal_deadline), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Cancel(TimerKind::ReviewSla));
             timers.push(TimerOp::Set(TimerKind::TerminationDue, *termination_at));
@@ -164,14 +195,15 @@ pub fn consequences(after: &Case, event: &EventKind, policy: &crate::Policy) -> 
                 effects.push(Effect::Refund { account_id: after.facts.account_id.clone(), amount: *refund });
             }
         }
-        E::RefundIssued { amount, .. } => {
-            effects.push(notify_with(Notice::RefundIssued, NoticeDetails { deadline: None, amount: Some(*amount) }))
-        }
+        E::RefundIssued { amount, .. } => effects.push(notify_with(
+            Notice::RefundIssued,
+            NoticeDetails { amount: Some(*amount), ..NoticeDetails::default() },
+        )),
         E::Closed { .. } | E::Superseded { .. } => timers.push(TimerOp::CancelAll),
         E::TransferPinIssued { expires_at, .. } => {
             effects.push(notify_with(
                 Notice::TransferPinIssued,
-                NoticeDetails { deadline: Some(*expires_at), amount: None },
+                NoticeDetails { deadline: Some(*expires_at), ..NoticeDetails::default() },
             ));
             timers.push(TimerOp::Set(TimerKind::TransferPinExpiry, *expires_at));
         }

@@ -11,6 +11,7 @@ pub mod effects;
 pub mod ledger;
 pub mod policy;
 pub mod values;
+pub mod verification;
 
 pub use account::{Account, AccountKind, Device, Line, LineStatus, Locks, Ownership, Plan};
 pub use case::{Actor, Case, Channel, Command, Event, EventKind, OpenCase, Status, TimerKind, Timing};

@@ -3,7 +3,7 @@
 //! The shell loads it from TOML and `LINEOUT_POLICY__…` variables; [`Policy::validate`]
 //! names every bad key so startup fails with a clear message.
 
-use crate::case::Channel;
+use crate::case::{Channel, VerificationMethod};
 use crate::values::{Currency, Money};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,129 @@ pub struct Policy {
     pub port_out: PortOut,
     /// Device returns: what comes back, where it goes, and the reminders.
     pub device_return: DeviceReturn,
+    /// Identity verification: one-time codes, attempt limits, and the methods per channel.
+    pub verification: Verification,
+}
+
+/// Identity verification (FCC 23-95 style): codes, lockout, rate limits, methods per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Verification {
+    /// Minutes a one-time code stays valid.
+    pub code_validity_minutes: u32,
+    /// Wrong attempts (codes or PIN) before the case's verification is locked.
+    pub max_failed_attempts: u32,
+    /// Minutes verification stays locked after too many wrong attempts.
+    pub lock_minutes: u32,
+    /// Codes sent per line within `code_send_window_minutes`.
+    pub code_sends_per_window: u32,
+    pub code_send_window_minutes: u32,
+    /// Verification attempts per client address (across cases) within `client_window_minutes`.
+    pub client_attempts_per_window: u32,
+    pub client_window_minutes: u32,
+    /// Which methods verify a case, per channel.
+    pub methods: ChannelMethods,
+}
+
+/// The verification methods each channel accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelMethods {
+    pub ivr: Vec<VerificationMethod>,
+    pub web: Vec<VerificationMethod>,
+    pub chat: Vec<VerificationMethod>,
+    pub store: Vec<VerificationMethod>,
+    pub api: Vec<VerificationMethod>,
+    pub bulk: Vec<VerificationMethod>,
+}
+
+impl Default for Verification {
+    fn default() -> Self {
+        Self {
+            code_validity_minutes: 10,
+            max_failed_attempts: 5,
+            lock_minutes: 30,
+            code_sends_per_window: 3,
+            code_send_window_minutes: 15,
+            client_attempts_per_window: 20,
+            client_window_minutes: 15,
+            methods: ChannelMethods::default(),
+        }
+    }
+}
+
+impl Default for ChannelMethods {
+    fn default() -> Self {
+        use crate::verification::default_methods;
+        Self {
+            ivr: default_methods(Channel::Ivr),
+            web: default_methods(Channel::Web),
+            chat: default_methods(Channel::Chat),
+            store: default_methods(Channel::Store),
+            api: default_methods(Channel::Api),
+            bulk: default_methods(Channel::Bulk),
+        }
+    }
+}
+
+impl ChannelMethods {
+    pub fn of(&self, channel: Channel) -> &[VerificationMethod] {
+        match channel {
+            Channel::Ivr => &self.ivr,
+            Channel::Web => &self.web,
+            Channel::Chat => &self.chat,
+            Channel::Store => &self.store,
+            Channel::Api => &self.api,
+            Channel::Bulk => &self.bulk,
+        }
+    }
+}
+
+impl Verification {
+    /// Whether `method` verifies a case opened on `channel`.
+    pub fn allows(&self, channel: Channel, method: VerificationMethod) -> bool {
+        // The foundation's say-so method never verifies, whatever the configuration.
+        method != VerificationMethod::AgentAttested && self.methods.of(channel).contains(&method)
+    }
+
+    fn validate(&self, check: &mut dyn FnMut(bool, &str, &str)) {
+        use VerificationMethod as M;
+        check((1..=60).contains(&self.code_validity_minutes), "verification.code_validity_minutes", "must be 1-60");
+        check((1..=20).contains(&self.max_failed_attempts), "verification.max_failed_attempts", "must be 1-20");
+        check((1..=24 * 60).contains(&self.lock_minutes), "verification.lock_minutes", "must be 1-1440");
+        check((1..=20).contains(&self.code_sends_per_window), "verification.code_sends_per_window", "must be 1-20");
+        check(
+            (1..=24 * 60).contains(&self.code_send_window_minutes),
+            "verification.code_send_window_minutes",
+            "must be 1-1440",
+        );
+        check(
+            (1..=1_000).contains(&self.client_attempts_per_window),
+            "verification.client_attempts_per_window",
+            "must be 1-1000",
+        );
+        check(
+            (1..=24 * 60).contains(&self.client_window_minutes),
+            "verification.client_window_minutes",
+            "must be 1-1440",
+        );
+        for channel in Channel::ALL {
+            let methods = self.methods.of(channel);
+            let key = format!("verification.methods.{}", channel.as_str());
+            check(methods.len() <= 5, &key, "at most 5 methods");
+            check(!methods.contains(&M::AgentAttested), &key, "agent_attested no longer verifies; remove it");
+            check(
+                channel == Channel::Bulk || !methods.contains(&M::OperatorInitiated),
+                &key,
+                "operator_initiated belongs to the bulk channel only",
+            );
+            check(
+                channel != Channel::Bulk || methods.iter().all(|m| *m == M::OperatorInitiated),
+                &key,
+                "the bulk channel accepts operator_initiated only",
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +286,7 @@ impl Default for Policy {
             retry: Retry::default(),
             port_out: PortOut::default(),
             device_return: DeviceReturn::default(),
+            verification: Verification::default(),
         }
     }
 }
@@ -300,6 +424,7 @@ impl Policy {
             "device_return.reminder_days",
             "at most 5 descending day counts, each 1 or more and below device_return_window_days",
         );
+        self.verification.validate(&mut check);
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
@@ -346,6 +471,27 @@ mod tests {
         let problems = p.validate().err().unwrap_or_default();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["number_aging.residential_days", "retry.max_attempts"]);
+    }
+
+    #[test]
+    fn verification_defaults_and_bad_values() {
+        let p = Policy::default();
+        assert!(p.verification.allows(Channel::Web, VerificationMethod::OneTimeCode));
+        assert!(!p.verification.allows(Channel::Web, VerificationMethod::Pin));
+        assert!(p.verification.allows(Channel::Store, VerificationMethod::PhotoId));
+        assert!(p.verification.allows(Channel::Ivr, VerificationMethod::Pin));
+        assert!(p.verification.allows(Channel::Api, VerificationMethod::OperatorToken));
+        assert!(!p.verification.allows(Channel::Api, VerificationMethod::AgentAttested));
+        let mut bad = Policy::default();
+        bad.verification.max_failed_attempts = 0;
+        bad.verification.methods.web.push(VerificationMethod::AgentAttested);
+        bad.verification.methods.store.push(VerificationMethod::OperatorInitiated);
+        let problems = bad.validate().err().unwrap_or_default();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["verification.max_failed_attempts", "verification.methods.web", "verification.methods.store"]
+        );
     }
 
     #[test]

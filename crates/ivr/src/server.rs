@@ -6,7 +6,7 @@ use crate::agi::{self, Env, MAX_USAGE_LINES, MAX_VARIABLES, ProtocolError, Reply
 use crate::menu::{Action, Command, Event, Menu, MenuSettings, OpenRefusal, Reply, Request, WithdrawRefusal};
 use crate::{IvrConfig, SCRIPT};
 use lineout_app::{Engine, Error as AppError, LineRef, OpenRequest};
-use lineout_domain::case::{self, Actor, CaseKind, VerificationMethod};
+use lineout_domain::case::{self, Actor, CaseKind, PinOutcome, Proof};
 use lineout_domain::values::{CaseId, LineId, Msisdn};
 use lineout_domain::{Channel, Timing};
 use std::future::Future;
@@ -235,7 +235,9 @@ async fn perform(engine: &Engine, request: Request, log: &CallLog) -> Reply {
             Err(e) => failed(log, "check_pin", &e),
         },
         Request::OpenVerified { line } => {
-            let opened = engine.open_verified_case(open_request(line, false), VerificationMethod::Pin, Actor::Customer);
+            // The menu asks for this only after `check_pin` answered Correct on this call.
+            let proof = Proof::Pin { outcome: PinOutcome::Correct };
+            let opened = engine.open_verified_case(open_request(line, false), proof, Actor::Customer);
             opened_reply(opened.await, log)
         }
         Request::OpenCallback { line } => {

@@ -287,6 +287,13 @@ pub(crate) const REQUEUE_OUTBOX: &str = "UPDATE outbox SET status = 'pending', a
 pub(crate) const PIN_ATTEMPTS: &str = "SELECT failures, locked_until FROM pin_attempts WHERE line_id = $1";
 pub(crate) const SET_PIN_ATTEMPTS: &str = "INSERT INTO pin_attempts (line_id, failures, locked_until) \
     VALUES ($1, $2, $3) ON CONFLICT (line_id) DO UPDATE SET failures = $2, locked_until = $3";
+pub(crate) const PUT_VERIFICATION_CODE: &str =
+    "INSERT INTO verification_codes (code_id, case_id, code_hash, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const FIND_VERIFICATION_CODE: &str =
+    "SELECT code_id FROM verification_codes WHERE case_id = $1 AND code_hash = $2 ORDER BY created_at DESC LIMIT 1";
+pub(crate) const RATE_WINDOW: &str = "SELECT window_start, count FROM rate_windows WHERE key = $1";
+pub(crate) const SET_RATE_WINDOW: &str = "INSERT INTO rate_windows (key, window_start, count) VALUES ($1, $2, $3) \
+    ON CONFLICT (key) DO UPDATE SET window_start = $2, count = $3";
 pub(crate) const APPEND_LEDGER: &str = "INSERT INTO ledger_entries (id, account_id, case_id, kind, amount_cents, \
     currency, description, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
 pub(crate) const LEDGER: &str = "SELECT id, account_id, case_id, kind, amount_cents, currency, description, at \
@@ -805,6 +812,33 @@ impl<D: Db> Conn for SqlConn<D> {
             SET_PIN_ATTEMPTS,
             &[line.as_str().into(), i64::from(failures).into(), Val::OptInt(locked_until.map(ms))],
         )?;
+        Ok(())
+    }
+
+    fn put_verification_code(
+        &mut self,
+        case: &CaseId,
+        code_id: &str,
+        code_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.exec(PUT_VERIFICATION_CODE, &[code_id.into(), case.as_str().into(), code_hash.into(), ms(now).into()])?;
+        Ok(())
+    }
+
+    fn find_verification_code(&mut self, case: &CaseId, code_hash: &str) -> StoreResult<Option<String>> {
+        self.row(FIND_VERIFICATION_CODE, &[case.as_str().into(), code_hash.into()], |r| r.text(0))
+    }
+
+    fn rate_window(&mut self, key: &str) -> StoreResult<Option<(OffsetDateTime, u32)>> {
+        self.row(RATE_WINDOW, &[key.into()], |r| {
+            let count = u32::try_from(r.int(1)?).map_err(|_| corrupt("rate window count"))?;
+            Ok((from_ms(r.int(0)?)?, count))
+        })
+    }
+
+    fn set_rate_window(&mut self, key: &str, start: OffsetDateTime, count: u32) -> StoreResult<()> {
+        self.exec(SET_RATE_WINDOW, &[key.into(), ms(start).into(), i64::from(count).into()])?;
         Ok(())
     }
 

@@ -489,11 +489,49 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
 "#;
 
+/// Identity verification (issue 4 part A): one-time code hashes (keyed, never the
+/// code) and rate-limit windows (code sends per line, attempts per client address).
+const SQLITE_V5: &str = r#"
+CREATE TABLE verification_codes (
+    code_id    TEXT NOT NULL,
+    case_id    TEXT NOT NULL,
+    code_hash  TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    CONSTRAINT verification_codes_pkey PRIMARY KEY (code_id)
+) STRICT;
+CREATE INDEX verification_codes_case_idx ON verification_codes (case_id, code_hash);
+CREATE TABLE rate_windows (
+    key          TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    CONSTRAINT rate_windows_pkey PRIMARY KEY (key)
+) STRICT;
+"#;
+
+const POSTGRES_V5: &str = r#"
+CREATE TABLE verification_codes (
+    code_id    TEXT COLLATE "C" NOT NULL,
+    case_id    TEXT COLLATE "C" NOT NULL,
+    code_hash  TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT verification_codes_pkey PRIMARY KEY (code_id)
+);
+CREATE INDEX verification_codes_case_idx ON verification_codes (case_id, code_hash);
+CREATE TABLE rate_windows (
+    key          TEXT COLLATE "C" NOT NULL,
+    window_start BIGINT NOT NULL,
+    count        BIGINT NOT NULL,
+    CONSTRAINT rate_windows_pkey PRIMARY KEY (key)
+);
+"#;
+
 /// The numbered scripts for a dialect, in order. Never edit an applied script: add one.
 pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (8, SQLITE_V8)],
-        Dialect::Postgres => &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (8, POSTGRES_V8)],
+        Dialect::Sqlite => &[(1, SQLITE_V1), (2, SQLITE_V2), (3, SQLITE_V3), (5, SQLITE_V5), (8, SQLITE_V8)],
+        Dialect::Postgres => {
+            &[(1, POSTGRES_V1), (2, POSTGRES_V2), (3, POSTGRES_V3), (5, POSTGRES_V5), (8, POSTGRES_V8)]
+        }
     }
 }
 

@@ -591,8 +591,6 @@ impl OpenCaseIn {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CommandIn {
-    /// Record how the customer's identity was established (operators only).
-    VerifyIdentity { method: VerificationMethodDto },
     /// Record a payment toward the balance owed.
     RecordPayment {
         amount_cents: i64,
@@ -675,8 +673,7 @@ impl CommandIn {
                 vec![("note", note.clone())]
             }
             Self::Close { note } => vec![("note", Some(note.clone()))],
-            Self::VerifyIdentity { .. }
-            | Self::ReceiveDevice { .. }
+            Self::ReceiveDevice { .. }
             | Self::InspectDevice { .. }
             | Self::RecordShipment { .. }
             | Self::Withdraw {}
@@ -687,7 +684,6 @@ impl CommandIn {
 
     pub fn into_domain(self, policy: &Policy) -> Result<Command, ApiError> {
         Ok(match self {
-            Self::VerifyIdentity { method } => Command::VerifyIdentity { method: method.into() },
             Self::RecordPayment { amount_cents, currency: c, reference } => {
                 let c = match c {
                     None => policy.currency,
@@ -919,7 +915,18 @@ fn event_data(kind: &EventKind) -> Value {
             "account_id": facts.account_id.as_str(),
             "note": note,
         }),
-        K::IdentityVerified { method } => json!({ "method": VerificationMethodDto::from(*method) }),
+        // Verification records: the domain's own shape (no secret is ever in them).
+        K::IdentityVerified { .. }
+        | K::VerificationCodeSent { .. }
+        | K::VerificationFailed { .. }
+        | K::VerificationLocked { .. }
+        | K::KnowledgeAnswerRecorded { .. } => {
+            let mut data = serde_json::to_value(kind).unwrap_or_else(|_| json!({}));
+            if let Some(map) = data.as_object_mut() {
+                map.remove("type");
+            }
+            data
+        }
         K::SettlementRequired { owed } => json!({ "owed_cents": owed.cents }),
         K::PaymentRecorded { amount, reference } => json!({ "amount_cents": amount.cents, "reference": reference }),
         K::BalanceWrittenOff { amount, reason, limit_cents } => {
@@ -997,6 +1004,7 @@ fn event_data(kind: &EventKind) -> Value {
         | K::TerminationStarted
         | K::Terminated
         | K::PortedOut
+        | K::VerificationUnlocked
         | K::OutcomeConfirmed => json!({}),
     }
 }

@@ -124,6 +124,7 @@ pub const SCOPES: &[&str] = &[
     "cases:read",
     "cases:write",
     "cases:customer",
+    "cases:verify",
     "accounts:read",
     "accounts:write",
     "port:request",
@@ -139,7 +140,7 @@ pub struct Auth<S> {
     scope: PhantomData<S>,
 }
 
-fn has_scope(token: &TokenRecord, scope: &str) -> bool {
+pub(crate) fn has_scope(token: &TokenRecord, scope: &str) -> bool {
     token.scopes.iter().any(|s| s == scope || s == "admin")
 }
 
@@ -152,7 +153,7 @@ fn require(token: &TokenRecord, scope: &str) -> Result<(), ApiError> {
 }
 
 /// Finds the token for the request's bearer secret, through the cache.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<TokenRecord, ApiError> {
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<TokenRecord, ApiError> {
     let unauthorized = || ApiError::new("unauthorized", "a valid bearer token is required");
     let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthorized)?;
     let value = header.to_str().map_err(|_| unauthorized())?;

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "lineout",
         description = "Cancel a subscriber's line end to end: accounts, lines and devices, cancellation cases and their commands.\n\n\
-Authenticate with `Authorization: Bearer lo_…`. Scopes: `cases:read`, `cases:write`, `cases:customer`, \
+Authenticate with `Authorization: Bearer lo_…`. Scopes: `cases:read`, `cases:write`, `cases:customer`, `cases:verify` (verify `api` cases by the operator's token), \
 `accounts:read`, `accounts:write`, `port:request` (the new operator's port requests), `esim:notify` (the SM-DP+'s ES2+ notifications), `admin` (implies all).\n\n\
 Every error is `{\"code\", \"message\", \"details\"}`; `details.request_id` matches the `x-request-id` header. \
 Besides the statuses listed per operation, any path answers 404 `not_found` when no route matches and 405 \
@@ -47,6 +47,8 @@ Besides the statuses listed per operation, any path answers 404 `not_found` when
         crate::numbers::check_authenticity,
         crate::cases::return_label,
         crate::cases::statement,
+        crate::verification::send_code,
+        crate::verification::verify,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorCodes),

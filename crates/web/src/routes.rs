@@ -5,7 +5,7 @@
 use crate::dto::Health;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, cases, numbers};
+use crate::{accounts, cases, numbers, verification};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -47,6 +47,8 @@ pub const ROUTES: &[Route] = &[
     ("GET", "/api/v1/authenticity/{code}", || get(numbers::check_authenticity)),
     ("GET", "/api/v1/cases/{id}/return-label", || get(cases::return_label)),
     ("GET", "/api/v1/cases/{id}/statement", || get(cases::statement)),
+    ("POST", "/api/v1/cases/{id}/verification/codes", || post(verification::send_code)),
+    ("POST", "/api/v1/cases/{id}/verification", || post(verification::verify)),
 ];
 
 /// Where Swagger UI is served (not part of the API document).

@@ -57,6 +57,11 @@ impl Reply {
     }
 }
 
+/// The engine's settings for these tests: a fixed verification key keeps sequential ids stable.
+fn test_config() -> EngineConfig {
+    EngineConfig { verification_key: "web-tests-verification-key-0123456789abcdef".into(), ..EngineConfig::default() }
+}
+
 async fn app() -> TestApp {
     app_with(|s| s).await
 }
@@ -73,8 +78,7 @@ async fn app_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
         webhooks: None,
     };
     let engine =
-        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, EngineConfig::default())
-            .unwrap();
+        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, test_config()).unwrap();
     let (_, admin) = engine.create_token(vec!["admin".into()], "tests".into()).await.unwrap();
     let router = router(configure(AppState::new(engine.clone())));
     let doc = serde_json::to_value(openapi()).unwrap();
@@ -176,6 +180,24 @@ impl TestApp {
     async fn seed_line(&self, n: u32) {
         self.post_ok("/api/v1/accounts", account(&format!("ACC-{n}")), 201).await;
         self.post_ok("/api/v1/lines", line(&format!("LINE-{n}"), &format!("ACC-{n}"), n), 201).await;
+    }
+
+    /// Verifies a web case by a one-time code sent to the line (read from its outbox row).
+    async fn verify_by_code(&self, case: &str) -> Value {
+        let sent = self
+            .post_ok(&format!("/api/v1/cases/{case}/verification/codes"), json!({"destination": "line"}), 201)
+            .await;
+        let seq = sent["case"]["version"].as_u64().unwrap();
+        let detail = self.engine.case_detail(lineout_domain::values::CaseId::parse(case).unwrap()).await.unwrap();
+        let row = detail.outbox.iter().find(|r| r.id == format!("{case}.{seq}.0")).unwrap();
+        let payload: Value = serde_json::from_str(&row.payload).unwrap();
+        let code = payload["details"]["code"].as_str().unwrap().to_owned();
+        self.post_ok(
+            &format!("/api/v1/cases/{case}/verification"),
+            json!({"method": "one_time_code", "code": code}),
+            200,
+        )
+        .await
     }
 
     async fn open_case(&self, line: &str) -> String {
@@ -604,7 +626,9 @@ async fn commands_move_a_case_and_illegal_ones_change_nothing() {
     app.post(&path, json!({"type": "timer_fired", "timer": "verification_expiry"})).await.expect(400, "invalid_json");
     app.post(&path, json!({"type": "deprovisioning_confirmed", "effect_id": "x"})).await.expect(400, "invalid_json");
     app.post(&path, json!({"type": "withdraw", "why": "x"})).await.expect(400, "invalid_json");
-    app.post(&path, json!({"type": "verify_identity", "method": "agent_attested", "x": 1}))
+    // Verification has its own endpoint; the say-so method is gone from the API.
+    app.post(&path, json!({"type": "verify_identity", "method": "agent_attested"})).await.expect(400, "invalid_json");
+    app.post(&format!("/api/v1/cases/{id}/verification"), json!({"method": "agent_attested"}))
         .await
         .expect(400, "invalid_json");
     app.post(&path, json!({"method": "agent_attested"})).await.expect(400, "invalid_json");
@@ -619,7 +643,7 @@ async fn commands_move_a_case_and_illegal_ones_change_nothing() {
     assert_eq!(unchanged["version"], 1);
     assert_eq!(unchanged["status"], "verifying");
 
-    let case = app.post_ok(&path, json!({"type": "verify_identity", "method": "agent_attested"}), 200).await;
+    let case = app.verify_by_code(&id).await;
     assert_eq!(case["status"], "preparing");
     assert_eq!(case["device_return"], "pending");
     app.post(&path, json!({"type": "receive_device", "imei": "356938035643809", "condition": "good"}))
@@ -639,8 +663,11 @@ async fn commands_move_a_case_and_illegal_ones_change_nothing() {
     assert_eq!(timeline[0]["actor"]["kind"], "client");
     assert!(timeline[0]["actor"]["id"].as_str().unwrap().starts_with("tok_"));
     assert_eq!(timeline[0]["data"]["channel"], "web");
-    assert_eq!(timeline[1]["type"], "identity_verified");
-    assert_eq!(timeline[1]["data"], json!({"method": "agent_attested"}));
+    assert_eq!(timeline[1]["type"], "verification_code_sent");
+    assert_eq!(timeline[1]["data"]["destination"], "line");
+    assert_eq!(timeline[2]["type"], "identity_verified");
+    assert_eq!(timeline[2]["data"]["method"], "one_time_code");
+    assert_eq!(timeline[2]["data"]["code_id"], timeline[1]["data"]["code_id"]);
     assert!(timeline.iter().any(|e| e["type"] == "device_inspected"));
     assert!(detail.body["outbox"].as_array().is_some_and(|o| !o.is_empty()), "{}", detail.body);
     let outbox = &detail.body["outbox"][0];
@@ -668,7 +695,7 @@ async fn a_client_acts_for_the_customer_only_with_the_customer_scope() {
     app.raw("POST", &path, Some(&portal), &[("x-lineout-on-behalf-of", "staff")], body(json!({"type": "withdraw"})))
         .await
         .expect_field("X-Lineout-On-Behalf-Of");
-    app.raw("POST", &path, Some(&portal), &for_customer, body(json!({"type": "verify_identity", "method": "pin"})))
+    app.raw("POST", &path, Some(&portal), &for_customer, body(json!({"type": "approve"})))
         .await
         .expect(403, "not_permitted");
     assert_eq!(app.get(&format!("/api/v1/cases/{id}")).await.body["version"], 1);
@@ -823,13 +850,7 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
     let id = app.open_case("LINE-1").await;
     app.engine.drain(50).await.unwrap();
     app.clock.advance(time::Duration::minutes(5));
-    let case = app
-        .post_ok(
-            &format!("/api/v1/cases/{id}/commands"),
-            json!({"type": "verify_identity", "method": "agent_attested"}),
-            200,
-        )
-        .await;
+    let case = app.verify_by_code(&id).await;
     assert_eq!(case["status"], "approved", "{case}");
     app.engine.drain(50).await.unwrap();
     assert_eq!(app.get("/api/v1/lines/LINE-1").await.body["status"], "pending_termination");

@@ -15,7 +15,7 @@ use super::{BenchDb, data, proc};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use lineout_app::{Engine, LineRef, OpenRequest};
-use lineout_domain::case::{Actor, Command, VerificationMethod};
+use lineout_domain::case::Actor;
 use lineout_domain::values::{ActorId, LineId};
 use lineout_domain::{Channel, Status, Timing};
 use serde::Serialize;
@@ -350,8 +350,8 @@ async fn one_case(engine: &Engine, n: u64, actor: Actor) -> Steps {
     };
     steps.open_us = Some(t.elapsed().as_micros() as u64);
     let t = Instant::now();
-    let verify = Command::VerifyIdentity { method: VerificationMethod::OperatorToken };
-    match engine.command(case.id, verify, actor).await {
+    let verify = lineout_app::engine::VerificationRequest::OperatorToken;
+    match engine.verify_identity(case.id, verify, None, actor).await {
         Ok(_) => steps.verify_us = Some(t.elapsed().as_micros() as u64),
         Err(e) => steps.failure = Some((false, format!("{} [{}]", e, e.code()))),
     }

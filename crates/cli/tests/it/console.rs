@@ -309,7 +309,7 @@ async fn in_store_intake_review_and_refusals_name_the_staff_member() {
     // An expired photo ID cannot verify.
     let expired = as_refs(&form(&csrf, "2026-01-31"));
     let expired: Vec<(&str, &str)> = expired.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(agent.post("/console/intake", &expired).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(agent.post("/console/intake", &expired).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(app.get("/api/v1/cases?line_id=LINE-C").await.1["items"].as_array().unwrap().is_empty());
 
     let good = as_refs(&form(&csrf, "2030-01-31"));
@@ -361,7 +361,7 @@ async fn review_queue_orders_by_sla_and_highlights_overdue() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    app.verify(&id).await;
     app.drain().await;
     let mut v = Visitor::new(&app);
     v.sign_in("rev1", "rev1-long-password").await;
@@ -418,7 +418,7 @@ async fn warehouse_receives_and_inspects_a_device() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    app.verify(&id).await;
     staff(&app, "ware1", StaffRole::Warehouse).await;
     let mut v = Visitor::new(&app);
     v.sign_in("ware1", "ware1-long-password").await;

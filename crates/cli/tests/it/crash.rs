@@ -134,8 +134,8 @@ fn client_loop(
             Ok((201, resp)) => {
                 let id = field(&resp, "id").unwrap();
                 acked.lock().unwrap().push((id.clone(), line));
-                let verify = r#"{"type":"verify_identity","method":"operator_token"}"#;
-                if client.request("POST", &format!("/api/v1/cases/{id}/commands"), verify, Some(&token)).is_err() {
+                let verify = r#"{"method":"operator_token"}"#;
+                if client.request("POST", &format!("/api/v1/cases/{id}/verification"), verify, Some(&token)).is_err() {
                     return;
                 }
             }

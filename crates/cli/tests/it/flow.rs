@@ -40,7 +40,7 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
 
     app.drain().await;
     app.clock.advance(Duration::minutes(5));
-    let case = app.command(&id, json!({"type": "verify_identity", "method": "agent_attested"})).await;
+    let case = app.verify(&id).await;
     // No balance owed, no device: review starts and the auto-approve rule approves it.
     assert_eq!(case["status"], "approved");
     app.drain().await;
@@ -59,8 +59,9 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
     assert_eq!(app.network.recorder.delivered_twice(), Vec::<String>::new());
     assert_eq!(app.engine.audit_blocking().unwrap().first_break, None);
     // Every message went out once, in the customer's language, with the anti-scam sentence.
+    // (request received, the one-time code, approved, terminated, refund issued)
     let sent = app.notifier.sent();
-    assert_eq!(sent.len(), 4);
+    assert_eq!(sent.len(), 5);
     assert!(sent.iter().all(|m| m.language == lineout_domain::values::Language::ZhHans
         && m.body.contains(lineout_app::notices::SCAM_ZH)
         && m.sms_text.contains(&m.auth_code)));
@@ -83,25 +84,28 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
         timeline:
           1 2026-11-02T09:30:00Z client:tok_bd565ed92891 opened {"account_id":"ACC-1","channel":"web","kind":"cancellation","line_id":"LINE-1","note":null,"timing":{"kind":"immediate"}}
           2 2026-11-02T09:30:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.1.0","notice":"request_received"}
-          3 2026-11-02T09:35:00Z client:tok_bd565ed92891 identity_verified {"method":"agent_attested"}
-          4 2026-11-02T09:35:00Z client:tok_bd565ed92891 review_started {"due_at":"2026-11-05T09:35:00Z"}
-          5 2026-11-02T09:35:00Z client:tok_bd565ed92891 approved {"by_rule":true,"note":null,"termination_at":"2026-11-03T09:35:00Z","withdrawal_deadline":"2026-11-03T09:35:00Z"}
-          6 2026-11-02T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.5.0","notice":"approved"}
-          7 2026-11-03T09:35:00Z system   termination_started
-          8 2026-11-03T09:35:00Z system   deprovisioning_confirmed {"effect_id":"C000002.7.0"}
-          9 2026-11-03T09:35:00Z system   terminated
-          10 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"refund_cents":1850}
-          11 2026-11-03T09:35:00Z system   refund_issued {"amount_cents":1850,"effect_id":"C000002.10.0","reference":"RF-C000002.10.0"}
-          12 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.9.0","notice":"terminated"}
-          13 2026-11-03T09:35:00Z system   closed {"note":null}
-          14 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.11.0","notice":"refund_issued"}
+          3 2026-11-02T09:35:00Z client:tok_bd565ed92891 verification_code_sent {"code_id":"vc0000000000000005","destination":"line","expires_at":"2026-11-02T09:45:00Z"}
+          4 2026-11-02T09:35:00Z client:tok_bd565ed92891 identity_verified {"channel":"web","code_id":"vc0000000000000005","method":"one_time_code"}
+          5 2026-11-02T09:35:00Z client:tok_bd565ed92891 review_started {"due_at":"2026-11-05T09:35:00Z"}
+          6 2026-11-02T09:35:00Z client:tok_bd565ed92891 approved {"by_rule":true,"note":null,"termination_at":"2026-11-03T09:35:00Z","withdrawal_deadline":"2026-11-03T09:35:00Z"}
+          7 2026-11-02T09:35:00Z system   notice_delivered {"channel":"sms","effect_id":"C000002.3.0","notice":"verification_code"}
+          8 2026-11-02T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.6.0","notice":"approved"}
+          9 2026-11-03T09:35:00Z system   termination_started
+          10 2026-11-03T09:35:00Z system   deprovisioning_confirmed {"effect_id":"C000002.9.0"}
+          11 2026-11-03T09:35:00Z system   terminated
+          12 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"refund_cents":1850}
+          13 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.11.0","notice":"terminated"}
+          14 2026-11-03T09:35:00Z system   refund_issued {"amount_cents":1850,"effect_id":"C000002.12.0","reference":"RF-C000002.12.0"}
+          15 2026-11-03T09:35:00Z system   closed {"note":null}
+          16 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.14.0","notice":"refund_issued"}
         outbox:
           C000002.1.0 notify done attempts=1
-          C000002.5.0 notify done attempts=1
-          C000002.10.0 refund done attempts=1
+          C000002.3.0 notify done attempts=1
+          C000002.6.0 notify done attempts=1
           C000002.11.0 notify done attempts=1
-          C000002.7.0 deprovision done attempts=1
-          C000002.9.0 notify done attempts=1
+          C000002.12.0 refund done attempts=1
+          C000002.14.0 notify done attempts=1
+          C000002.9.0 deprovision done attempts=1
     "#]].assert_eq(&render_case(&case));
 }
 
@@ -116,7 +120,7 @@ async fn prepaid_flow_status(app: &TestApp) -> String {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "pin"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(25));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
@@ -168,7 +172,7 @@ async fn a_postpaid_line_with_a_leased_device_needs_settlement_return_and_review
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    let case = app.command(&id, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    let case = app.verify(&id).await;
     assert_eq!(case["status"], "preparing");
     // Approval is refused until settlement and return are done.
     let (status, err) = app.post(&format!("/api/v1/cases/{id}/commands"), json!({"type": "approve"})).await;
@@ -214,7 +218,7 @@ async fn withdrawal_returns_the_line_to_active_and_a_new_case_may_open() {
     let id = case["id"].as_str().unwrap().to_owned();
     let (status, err) = app.post("/api/v1/cases", open.clone()).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("case_already_open")));
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     let (_, line) = app.get("/api/v1/lines/LINE-1").await;
     assert_eq!(line["status"], "pending_termination");
     let case = app.command(&id, json!({"type": "withdraw"})).await;

@@ -33,7 +33,7 @@ async fn terminating_a_case_deletes_the_subscriber_in_osmo_hlr() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "pin"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
@@ -85,7 +85,7 @@ async fn esim_app(smdp: &lineout_adapters::es2plus::fake::FakeSmdp) -> (crate::s
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     (app, id)
 }
 

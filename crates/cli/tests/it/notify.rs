@@ -35,7 +35,7 @@ async fn open_and_verify(app: &crate::support::TestApp) -> String {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     id
 }
 
@@ -218,14 +218,14 @@ async fn a_closed_case_leaves_its_sms_at_the_smpp_server_with_the_right_encoding
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "pin"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["status"], "closed", "{case}");
     let submits = server.accepted();
     let messages = reassemble(&submits);
-    assert_eq!(messages.len(), 3, "request received, approved, terminated: {messages:?}");
+    assert_eq!(messages.len(), 4, "request received, the one-time code, approved, terminated: {messages:?}");
     for (text, coding, parts) in &messages {
         assert_eq!(*coding, 0x08, "Chinese goes as UCS-2");
         assert!(text.contains(lineout_app::notices::SCAM_ZH), "{text}");

@@ -139,7 +139,7 @@ async fn terminated_numbers_age_then_become_available_and_are_reported() {
                 StatusCode::CREATED,
             )
             .await;
-        app.command(case["id"].as_str().unwrap(), json!({"type": "verify_identity", "method": "photo_id"})).await;
+        app.verify(case["id"].as_str().unwrap()).await;
     }
     let (status, _) = app.get("/api/v1/numbers/+16465550123").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -32,7 +32,7 @@ async fn prepaid_case(app: &crate::support::TestApp) -> String {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     id
 }
 

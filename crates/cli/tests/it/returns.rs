@@ -39,7 +39,7 @@ async fn opened(app: &TestApp, channel: &str) -> String {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "photo_id"})).await;
+    app.verify(&id).await;
     id
 }
 

@@ -8,7 +8,7 @@ use lineout_adapters::fakes::{FakeNetwork, FakeNotifier, FakePayments};
 use lineout_app::clock::{ManualClock, SequentialIds};
 use lineout_app::ports::Store;
 use lineout_app::{Adapters, Engine, EngineConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use time::macros::datetime;
 use tower::ServiceExt;
@@ -92,6 +92,11 @@ async fn build(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::TempD
 }
 
 async fn build_with(store: Arc<dyn Store>, config: EngineConfig, dir: tempfile::TempDir, real: Real) -> TestApp {
+    let mut config = config;
+    if config.verification_key.is_empty() {
+        // A fixed key keeps the sequential ids of tests where they were (an empty key draws one).
+        config.verification_key = "integration-tests-verification-key-0123456789".into();
+    }
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-02 09:30 UTC)));
     let network = Arc::new(FakeNetwork::default());
     let notifier = Arc::new(FakeNotifier::default());
@@ -147,6 +152,32 @@ impl TestApp {
     }
     pub async fn command(&self, case: &str, body: Value) -> Value {
         self.post_ok(&format!("/api/v1/cases/{case}/commands"), body, StatusCode::OK).await
+    }
+    /// Verifies a case the way its channel allows: `api` by the token, `store` by a
+    /// photo ID, others by a one-time code sent to the line (read from its outbox row).
+    pub async fn verify(&self, case: &str) -> Value {
+        let (_, detail) = self.get(&format!("/api/v1/cases/{case}")).await;
+        let path = format!("/api/v1/cases/{case}/verification");
+        let body = match detail["channel"].as_str().unwrap_or("?") {
+            "api" => json!({"method": "operator_token"}),
+            "store" => json!({
+                "method": "photo_id", "staff_id": "agent-7", "document_type": "drivers_license",
+                "last4": "4821", "expires_on": "2031-05-31"
+            }),
+            _ => json!({"method": "one_time_code", "code": self.send_code(case, "line").await}),
+        };
+        self.post_ok(&path, body, StatusCode::OK).await
+    }
+    /// Sends a one-time code for a case and returns it, read from the message's outbox row.
+    pub async fn send_code(&self, case: &str, destination: &str) -> String {
+        let path = format!("/api/v1/cases/{case}/verification/codes");
+        let sent = self.post_ok(&path, json!({"destination": destination}), StatusCode::CREATED).await;
+        let seq = sent["case"]["version"].as_u64().unwrap();
+        let id = lineout_domain::CaseId::parse(case).unwrap();
+        let detail = self.engine.case_detail(id).await.unwrap();
+        let row = detail.outbox.iter().find(|r| r.id == format!("{case}.{seq}.0")).unwrap();
+        let payload: Value = serde_json::from_str(&row.payload).unwrap();
+        payload["details"]["code"].as_str().unwrap().to_owned()
     }
     /// Runs timers and the outbox until idle.
     pub async fn drain(&self) {

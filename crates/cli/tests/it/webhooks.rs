@@ -60,7 +60,7 @@ async fn every_case_event_reaches_the_receiver_signed() {
         )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
-    app.command(&id, json!({"type": "verify_identity", "method": "one_time_code"})).await;
+    app.verify(&id).await;
     app.clock.advance(Duration::hours(24));
     app.drain().await;
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;

@@ -50,7 +50,10 @@ async fn a_cancellation_in_english_opens_a_verified_ivr_case() {
     let detail = h.engine.case_detail(case.id.clone()).await.unwrap();
     assert_eq!(detail.events[0].actor, Actor::Customer);
     assert!(matches!(detail.events[0].kind, EventKind::Opened { channel: Channel::Ivr, .. }));
-    assert!(detail.events.iter().any(|e| e.kind == EventKind::IdentityVerified { method: VerificationMethod::Pin }));
+    assert!(detail.events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::IdentityVerified { method: VerificationMethod::Pin, channel: Some(Channel::Ivr), .. }
+    )));
     assert_eq!(h.case_count().await, 1);
     h.stop().await;
 }
@@ -477,7 +480,10 @@ async fn a_case_opened_by_phone_differs_from_one_opened_online_only_by_its_chann
         callback: false,
     };
     let online = h.engine.open_case(request, Actor::Customer).await.unwrap().id;
-    let verify = Command::VerifyIdentity { method: VerificationMethod::Pin };
+    let verify = Command::VerifyIdentity {
+        proof: lineout_domain::case::Proof::Pin { outcome: lineout_domain::case::PinOutcome::Correct },
+        client: None,
+    };
     h.engine.command(online.clone(), verify, Actor::System).await.unwrap();
 
     let phone = h.engine.case_detail(by_phone.clone()).await.unwrap();
@@ -501,6 +507,17 @@ async fn a_case_opened_by_phone_differs_from_one_opened_online_only_by_its_chann
                 assert_eq!((kind, timing, note), (wk, wt, wn));
                 assert_eq!(facts.account_id, wf.account_id);
             }
+            // The verification record names the channel too.
+            (
+                EventKind::IdentityVerified { method, channel: Some(Channel::Ivr), client, code_id, photo_id },
+                EventKind::IdentityVerified {
+                    method: wm,
+                    channel: Some(Channel::Web),
+                    client: wc,
+                    code_id: wi,
+                    photo_id: wp,
+                },
+            ) => assert_eq!((method, client, code_id, photo_id), (wm, wc, wi, wp)),
             (pk, wk) => assert_eq!(pk, wk),
         }
     }

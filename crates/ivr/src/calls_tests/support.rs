@@ -98,9 +98,12 @@ pub async fn start(config: IvrConfig) -> Harness {
         payments: Arc::new(FakePayments::default()),
         webhooks: None,
     };
+    // A web case may be verified by PIN here, so that one opened online can be compared
+    // with one opened by phone (the default policy asks web customers for a code).
+    let mut engine_config = EngineConfig::default();
+    engine_config.policy.verification.methods.web.push(lineout_domain::case::VerificationMethod::Pin);
     let engine =
-        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, EngineConfig::default())
-            .unwrap();
+        Engine::start(store, clock.clone(), Arc::new(SequentialIds::default()), adapters, engine_config).unwrap();
     let accounts = vec![account("A1", true, false), account("A2", false, false), account("A3", true, true)];
     for row in engine.upsert_accounts(accounts).await.unwrap() {
         row.unwrap();

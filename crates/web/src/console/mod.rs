@@ -23,8 +23,9 @@ use lineout_app::Error as AppError;
 use lineout_app::staff::{SignInThrottle, StaffRole};
 use lineout_app::{LineRef, OpenRequest};
 use lineout_domain::case::CaseKind;
-use lineout_domain::case::{Actor, Command, DeviceCondition, Inspection, RejectReason, VerificationMethod};
+use lineout_domain::case::{Actor, Command, DeviceCondition, Inspection, RejectReason};
 use lineout_domain::values::{ActorId, CaseId, Imei, Msisdn};
+use lineout_domain::verification::{DocumentType, PhotoId, Proof};
 use lineout_domain::{Channel, Status, Timing};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -650,22 +651,22 @@ async fn intake_open(
     check_csrf(&staff, &form.csrf, &ctx)?;
     let bad = |field: &str, msg: &str| PageError::new("invalid_field", format!("{field}: {msg}")).render(&ctx);
     let line = lineout_domain::values::LineId::parse(&form.line_id).map_err(|_| bad("line_id", "not a line id"))?;
-    if !pages::ID_TYPES.iter().any(|(k, _, _)| *k == form.id_type) {
-        return Err(bad("id_type", "choose one of the listed document types"));
-    }
-    let last4 = form.id_last4.trim();
-    if last4.chars().count() != 4 || !last4.chars().all(|c| c.is_ascii_alphanumeric()) {
+    let document_type: DocumentType = pages::ID_TYPES
+        .iter()
+        .find(|(k, _, _)| *k == form.id_type)
+        .and_then(|(k, _, _)| serde_json::from_value(serde_json::Value::String((*k).to_owned())).ok())
+        .ok_or_else(|| bad("id_type", "choose one of the listed document types"))?;
+    let last4 = form.id_last4.trim().to_ascii_uppercase();
+    if last4.len() != 4 || !last4.bytes().all(|c| c.is_ascii_alphanumeric()) {
         return Err(bad("id_last4", "exactly 4 letters or digits"));
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let expiry =
+    let expires_on =
         time::Date::parse(form.id_expiry.trim(), &format).map_err(|_| bad("id_expiry", "a date YYYY-MM-DD"))?;
-    if expiry < state.engine.now().date() {
-        return Err(PageError::new(
-            "invalid_field",
-            "id_expiry: the photo ID has expired; it cannot verify the customer",
-        )
-        .render(&ctx));
+    if expires_on < state.engine.now().date() {
+        return Err(
+            PageError::new("photo_id_expired", "the photo ID has expired; it cannot verify the customer").render(&ctx)
+        );
     }
     if form.attest.is_none() {
         return Err(bad("attest", "confirm that you checked the photo ID in person"));
@@ -686,7 +687,7 @@ async fn intake_open(
     };
     let case = state
         .engine
-        .open_verified_case(request, VerificationMethod::PhotoId, actor)
+        .open_verified_case(request, Proof::PhotoId { document: PhotoId { document_type, last4, expires_on } }, actor)
         .await
         .map_err(|e| PageError::from(e).render(&ctx))?;
     Ok(see_other(&format!("/console/cases/{}", case.id)))

@@ -55,7 +55,9 @@ pub const ID_TYPES: &[(&str, &str, &str)] = &[
     ("drivers_license", "Driver's license", "驾照"),
     ("state_id", "State ID card", "州身份证"),
     ("passport", "Passport", "护照"),
-    ("permanent_resident_card", "Permanent resident card", "绿卡"),
+    ("residence_permit", "Residence permit (green card)", "居留证（绿卡）"),
+    ("national_id", "National ID card", "国民身份证"),
+    ("military_id", "Military ID", "军人证件"),
 ];
 
 const CONDITIONS: &[(&str, &str, &str)] = &[

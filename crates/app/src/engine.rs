@@ -501,7 +501,7 @@ impl Engine {
                                 };
                                 match to {
                                     Some(to) => {
-                                        let code = message_code(conn, &inner, &row, notice, now)?;
+                                        let code = message_code(conn, &inner, &row.id, &row.case_id, notice, now)?;
                                         Ok(Work::Notify { notice, language, details, to, code })
                                     }
                                     // A copy for a contact the account does not have: nothing to send.
@@ -567,7 +567,8 @@ pub const AUTH_CODE_LEN: usize = 10;
 fn message_code(
     conn: &mut dyn Conn,
     inner: &Inner,
-    row: &OutboxRow,
+    effect_id: &str,
+    case_id: &CaseId,
     notice: lineout_domain::case::Notice,
     now: OffsetDateTime,
 ) -> Result<String, Error> {
@@ -575,7 +576,7 @@ fn message_code(
         let secret = inner.ids.secret();
         let candidate: String = secret.chars().skip(secret.chars().count().saturating_sub(AUTH_CODE_LEN)).collect();
         conn.savepoint()?;
-        match conn.ensure_message(&row.id, &row.case_id, notice, &candidate, now) {
+        match conn.ensure_message(effect_id, case_id, notice, &candidate, now) {
             Ok(code) => {
                 conn.release_savepoint()?;
                 return Ok(code);
@@ -1041,6 +1042,8 @@ fn persist(
     Ok(record.case)
 }
 
+#[path = "portal.rs"]
+pub mod portal;
 #[path = "verification.rs"]
 mod verification;
 pub use verification::{ClientAddress, CodeSent, VerificationRequest};

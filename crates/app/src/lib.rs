@@ -13,5 +13,7 @@ pub mod secrets;
 pub mod staff;
 pub mod writer;
 
-pub use engine::{Adapters, CaseDetail, Engine, EngineConfig, LineRef, OpenRequest};
+pub use engine::{
+    Adapters, CaseDetail, ClientAddress, Engine, EngineConfig, LineRef, OpenRequest, VerificationRequest,
+};
 pub use error::Error;

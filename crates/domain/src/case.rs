@@ -247,6 +247,8 @@ pub enum Notice {
     PortedOut,
     /// A one-time verification code (sent by the verification step).
     VerificationCode,
+    /// A code to sign in to the customer portal (belongs to no case).
+    PortalSignInCode,
     /// Too many wrong verification attempts: verification is locked for a while.
     VerificationLocked,
     /// The account's free lock was switched on, or its removal takes effect.
@@ -261,7 +263,7 @@ pub enum Notice {
 }
 
 impl Notice {
-    pub const ALL: [Notice; 19] = [
+    pub const ALL: [Notice; 20] = [
         Self::RequestReceived,
         Self::ReturnInstructions,
         Self::Approved,
@@ -275,6 +277,7 @@ impl Notice {
         Self::TransferPinVoided,
         Self::PortedOut,
         Self::VerificationCode,
+        Self::PortalSignInCode,
         Self::VerificationLocked,
         Self::AccountLocked,
         Self::AccountUnlocked,
@@ -297,6 +300,7 @@ impl Notice {
             Self::TransferPinVoided => "transfer_pin_voided",
             Self::PortedOut => "ported_out",
             Self::VerificationCode => "verification_code",
+            Self::PortalSignInCode => "portal_sign_in_code",
             Self::VerificationLocked => "verification_locked",
             Self::AccountLocked => "account_locked",
             Self::AccountUnlocked => "account_unlocked",

@@ -14,8 +14,8 @@ use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
 use crate::schema::terminal_statuses;
 use lineout_app::ports::{
     CaseFilter, CaseRecord, Conn, DueTimer, MessageRecord, NumberFate, NumberFilter, NumberRecord, NumberState,
-    OutboxRow, OutboxStats, OutboxStatus, StaffRecord, StaffSession, StoreError, StoreResult, StoredEvent, TimerRow,
-    TokenRecord, Upsert,
+    OutboxRow, OutboxStats, OutboxStatus, PortalCode, PortalSession, StaffRecord, StaffSession, StoreError,
+    StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
 use lineout_domain::case::{Case, CaseKind, Notice, Status, TimerKind};
@@ -928,5 +928,29 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn purge_staff_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
         staff::purge_sessions(self, now, limit)
+    }
+
+    fn put_portal_code(&mut self, code: &PortalCode) -> StoreResult<()> {
+        staff::put_portal_code(self, code)
+    }
+
+    fn get_portal_code(&mut self, line_id: &str) -> StoreResult<Option<PortalCode>> {
+        staff::get_portal_code(self, line_id)
+    }
+
+    fn insert_portal_session(&mut self, session: &PortalSession) -> StoreResult<()> {
+        staff::insert_portal_session(self, session)
+    }
+
+    fn find_portal_session(&mut self, secret_hash: &str, now: OffsetDateTime) -> StoreResult<Option<PortalSession>> {
+        staff::find_portal_session(self, secret_hash, now)
+    }
+
+    fn delete_portal_session(&mut self, secret_hash: &str) -> StoreResult<bool> {
+        staff::delete_portal_session(self, secret_hash)
+    }
+
+    fn purge_portal_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        staff::purge_portal_sessions(self, now, limit)
     }
 }

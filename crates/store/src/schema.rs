@@ -442,8 +442,8 @@ CREATE TRIGGER ledger_entries_no_change BEFORE UPDATE OR DELETE ON ledger_entrie
 FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only();
 "#;
 
-/// v8: staff accounts of the console and their sessions (only hashes of passwords and
-/// session secrets).
+/// v8: staff accounts of the console and their sessions, the portal's sign-in codes and
+/// customer sessions (only hashes of passwords, codes and session secrets).
 const SQLITE_V8: &str = r#"
 CREATE TABLE staff (
     id            TEXT NOT NULL PRIMARY KEY,
@@ -463,6 +463,21 @@ CREATE TABLE staff_sessions (
     expires_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+CREATE TABLE portal_codes (
+    line_id    TEXT NOT NULL PRIMARY KEY,
+    code_hash  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL,
+    used       INTEGER NOT NULL
+) STRICT;
+CREATE TABLE portal_sessions (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    line_id     TEXT NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX portal_sessions_expires_idx ON portal_sessions (expires_at);
 "#;
 
 const POSTGRES_V8: &str = r#"
@@ -487,6 +502,23 @@ CREATE TABLE staff_sessions (
     CONSTRAINT staff_sessions_staff_id_fkey FOREIGN KEY (staff_id) REFERENCES staff (id)
 );
 CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+CREATE TABLE portal_codes (
+    line_id    TEXT COLLATE "C" NOT NULL,
+    code_hash  TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts   BIGINT NOT NULL,
+    used       BIGINT NOT NULL,
+    CONSTRAINT portal_codes_pkey PRIMARY KEY (line_id)
+);
+CREATE TABLE portal_sessions (
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    line_id     TEXT COLLATE "C" NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    CONSTRAINT portal_sessions_pkey PRIMARY KEY (secret_hash)
+);
+CREATE INDEX portal_sessions_expires_idx ON portal_sessions (expires_at);
 "#;
 
 /// Identity verification (issue 4 part A): one-time code hashes (keyed, never the

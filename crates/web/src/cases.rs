@@ -224,6 +224,11 @@ pub async fn return_label(
     _auth: Auth<CasesRead>,
     PathId(id): PathId<CaseId>,
 ) -> ApiResult<axum::response::Response> {
+    label_response(&state, id).await
+}
+
+/// The return label PDF of a case (also served by the customer portal).
+pub(crate) async fn label_response(state: &AppState, id: CaseId) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let data = state.engine.return_label(id.clone()).await?;
     let label = lineout_documents::ReturnLabel {
@@ -281,6 +286,15 @@ pub async fn statement(
     _auth: Auth<CasesRead>,
     PathId(id): PathId<CaseId>,
     QueryParams(q): QueryParams<StatementQuery>,
+) -> ApiResult<axum::response::Response> {
+    statement_response(&state, id, q).await
+}
+
+/// A case's final statement as HTML or PDF (also served by the customer portal).
+pub(crate) async fn statement_response(
+    state: &AppState,
+    id: CaseId,
+    q: StatementQuery,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     use lineout_documents::statement::{Lang, LineKind, Statement, StatementLine, statement_html, statement_pdf};

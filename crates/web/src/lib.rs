@@ -13,6 +13,7 @@ mod extract;
 pub mod metrics;
 mod numbers;
 mod openapi;
+mod portal;
 mod routes;
 mod state;
 mod verification;

@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         api = api.route(path, handler());
     }
     let docs = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
-    let api = api.merge(crate::console::routes());
+    let api = api.merge(crate::console::routes()).merge(crate::portal::routes());
     api.method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .merge(Router::<AppState>::from(docs))

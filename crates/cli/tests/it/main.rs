@@ -11,6 +11,7 @@ mod crash;
 mod flow;
 mod network;
 mod notify;
+mod portal;
 mod portout;
 mod refunds;
 mod returns;

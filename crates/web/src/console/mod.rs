@@ -7,8 +7,8 @@
 //! double-submit cookie). Every action runs as a command with `Actor::Staff(id)`, so
 //! the case's events name the member of staff. Roles gate every page on the server.
 
-mod i18n;
-mod pages;
+pub(crate) mod i18n;
+pub(crate) mod pages;
 
 use crate::routes::RequestId;
 use crate::state::AppState;
@@ -60,6 +60,11 @@ pub struct ConsoleState {
 }
 
 impl ConsoleState {
+    /// Whether cookies are marked `Secure` (shared with the portal).
+    pub fn secure_cookies(&self) -> bool {
+        self.config.secure_cookies
+    }
+
     pub fn new(config: ConsoleConfig) -> Self {
         let throttle =
             SignInThrottle::new(config.max_failed_sign_ins, Duration::minutes(config.sign_in_pause_minutes), 10_000);
@@ -118,7 +123,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
-fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")).ok()
 }
@@ -130,10 +135,10 @@ pub struct PageError {
 }
 
 impl PageError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
-    fn render(self, ctx: &Ctx) -> Response {
+    pub(crate) fn render(self, ctx: &Ctx) -> Response {
         let status =
             StatusCode::from_u16(lineout_app::error::status_of(self.code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, pages::error_page(ctx, self.code, &self.message)).page()
@@ -149,10 +154,10 @@ impl From<AppError> for PageError {
     }
 }
 
-type PageResult = Result<Response, Response>;
+pub(crate) type PageResult = Result<Response, Response>;
 
 /// Markup (optionally with a status) as an HTML response.
-trait IntoPage {
+pub(crate) trait IntoPage {
     fn page(self) -> Response;
 }
 
@@ -236,11 +241,11 @@ fn check_csrf(staff: &Staff, presented: &str, ctx: &Ctx) -> Result<(), Response>
     }
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.') {
@@ -252,17 +257,41 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-/// A local path to go back to: only `/console…` paths, never another origin.
-fn safe_next(next: Option<&str>) -> String {
+/// A local path to go back to: only `/console…` or `/portal…` paths, never another
+/// origin; `fallback` otherwise.
+fn safe_next_or(next: Option<&str>, fallback: &str) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.contains("//") && !n.contains('\\') && n.len() <= 200 => {
+        Some(n)
+            if (n.starts_with("/console") || n.starts_with("/portal"))
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.len() <= 200 =>
+        {
             n.to_owned()
         }
-        _ => "/console".to_owned(),
+        _ => fallback.to_owned(),
     }
 }
 
-fn see_other(to: &str) -> Response {
+fn safe_next(next: Option<&str>) -> String {
+    safe_next_or(next, "/console")
+}
+
+/// The language switch of every page: remembers the choice for a year and goes back.
+pub(crate) fn remember_language(state: &AppState, ctx: &Ctx, to: &str, next: Option<&str>, home: &str) -> Response {
+    let Some(lang) = Lang::parse(to) else {
+        return PageError::new("invalid_query", "to: 'en' or 'zh-Hans'").render(ctx);
+    };
+    let mut response = see_other(&safe_next_or(next, home));
+    let secure = if state.console.config.secure_cookies { "; Secure" } else { "" };
+    let value = format!("{}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}", i18n::LANG_COOKIE, lang.tag());
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -383,24 +412,9 @@ struct LangQuery {
     next: Option<String>,
 }
 
-/// The language switch: remembers the choice for a year and goes back.
+/// The language switch.
 async fn switch_language(State(state): State<AppState>, ctx: Ctx, Query(q): Query<LangQuery>) -> Response {
-    let Some(lang) = Lang::parse(&q.to) else {
-        return PageError::new("invalid_query", "to: 'en' or 'zh-Hans'").render(&ctx);
-    };
-    let next = safe_next(q.next.as_deref());
-    let mut response = see_other(&next);
-    let secure = state.console.config.secure_cookies;
-    let value = format!(
-        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
-        i18n::LANG_COOKIE,
-        lang.tag(),
-        if secure { "; Secure" } else { "" }
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
+    remember_language(&state, &ctx, &q.to, q.next.as_deref(), "/console")
 }
 
 // ---- Pages ---------------------------------------------------------------------------------

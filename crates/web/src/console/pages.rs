@@ -12,7 +12,7 @@ use lineout_domain::{Case, Status};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use time::OffsetDateTime;
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root{--fg:#1a1a1a;--bg:#fff;--muted:#4a4a4a;--line:#c8c8c8;--accent:#0b57d0;--warn:#9a1b1b;--ok:#0f6b2f}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","WenQuanYi Micro Hei",sans-serif;color:var(--fg);background:var(--bg)}
@@ -74,12 +74,12 @@ fn pick(lang: Lang, en: &'static str, zh: &'static str) -> &'static str {
     }
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(crate) fn when(t: OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.format(&f).unwrap_or_default()
 }
 
-fn status_name(lang: Lang, s: Status) -> String {
+pub(crate) fn status_name(lang: Lang, s: Status) -> String {
     let zh = match s {
         Status::Verifying => "核实身份中",
         Status::Preparing => "准备中",
@@ -147,7 +147,7 @@ fn error_box(error: Option<(&str, String)>, ctx: &Ctx) -> Markup {
     }
 }
 
-pub fn error_page(ctx: &Ctx, code: &str, message: &str) -> Markup {
+pub(crate) fn error_page(ctx: &Ctx, code: &str, message: &str) -> Markup {
     let l = ctx.lang;
     layout(
         ctx,
@@ -159,7 +159,7 @@ pub fn error_page(ctx: &Ctx, code: &str, message: &str) -> Markup {
                 p { (t(l, "error_code")) ": " code #error-code { (code) } }
                 p { (t(l, "request_id")) ": " code { (ctx.request_id) } }
             }
-            p { a href="/console" { (t(l, "back")) } }
+            p { a href=(if ctx.path.starts_with("/portal") { "/portal" } else { "/console" }) { (t(l, "back")) } }
         },
     )
 }

@@ -59,7 +59,20 @@ async fn seed(app: &TestApp) {
         StatusCode::CREATED,
     )
     .await;
-    for (id, msisdn) in [("LINE-B1", "+1 415 555 0142"), ("LINE-B2", "+1 415 555 0143")] {
+    app.post_ok(
+        "/api/v1/accounts",
+        json!({"id": "ACC-E", "holder_name": "Maria Lopez", "email": "maria@example.com", "prepaid_balance_cents": 1875}),
+        StatusCode::CREATED,
+    )
+    .await;
+    app.post_ok(
+        "/api/v1/lines",
+        json!({"id": "LINE-E", "account_id": "ACC-E", "msisdn": "+1 415 555 0144", "plan": "prepaid"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    for (id, msisdn) in [("LINE-B1", "+1 415 555 0142"), ("LINE-B2", "+1 415 555 0143"), ("LINE-B3", "+1 415 555 0145")]
+    {
         app.post_ok(
             "/api/v1/lines",
             json!({"id": id, "account_id": "ACC-B", "msisdn": msisdn, "plan": "prepaid"}),
@@ -67,6 +80,37 @@ async fn seed(app: &TestApp) {
         )
         .await;
     }
+}
+
+/// The test's "phone": the latest one-time code the fake notifier sent to a number or
+/// address (`GET /latest-code?to=+14155550144`), so the browser journeys can type it.
+async fn serve_inbox(app: &TestApp, stopped: tokio::sync::watch::Receiver<bool>) -> String {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let notifier = app.notifier.clone();
+    let inbox = axum::Router::new()
+        .route(
+            "/latest-code",
+            axum::routing::get(
+                |State(n): State<std::sync::Arc<lineout_adapters::fakes::FakeNotifier>>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    let to = q.get("to").cloned().unwrap_or_default();
+                    crate::portal::find_latest_code(&n, &to).unwrap_or_default()
+                },
+            ),
+        )
+        .with_state(notifier);
+    let mut stop = stopped;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, inbox)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    base
 }
 
 /// Serves `app` on a free port with a worker loop; returns the base URL and a stopper.
@@ -83,9 +127,9 @@ async fn serve(app: &TestApp) -> (String, tokio::sync::watch::Sender<bool>) {
     (base, stop)
 }
 
-fn run_journeys(script: &str, base: &str) -> (bool, String) {
+fn run_journeys(script: &str, base: &str, inbox: &str) -> (bool, String) {
     let mut cmd = std::process::Command::new("node");
-    cmd.arg(browser_dir().join(script)).env("BASE", base);
+    cmd.arg(browser_dir().join(script)).env("BASE", base).env("INBOX", inbox);
     if let Ok(c) = std::env::var("LINEOUT_CHROMIUM") {
         cmd.env("CHROMIUM", c);
     }
@@ -98,14 +142,15 @@ fn run_journeys(script: &str, base: &str) -> (bool, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_in_headless_chromium() {
+async fn the_portal_and_the_console_in_headless_chromium() {
     if !ready() {
         return;
     }
     let app = spawn_reviewed_app().await;
     seed(&app).await;
     let (base, stop) = serve(&app).await;
-    let (ok, output) = tokio::task::spawn_blocking(move || run_journeys("console.mjs", &base)).await.unwrap();
+    let inbox = serve_inbox(&app, stop.subscribe()).await;
+    let (ok, output) = tokio::task::spawn_blocking(move || run_journeys("journeys.mjs", &base, &inbox)).await.unwrap();
     let _ = stop.send(true);
     println!("{output}");
     assert!(ok, "browser journeys failed:\n{output}");

@@ -1,6 +1,8 @@
-// The staff console in headless Chromium (Debian's /usr/bin/chromium), driven by
-// playwright-core. Started by crates/cli/tests/it/browser.rs, which serves lineout on
-// a manual clock with seeded staff and lines and passes BASE (the server's URL).
+// The customer portal and the staff console in headless Chromium (Debian's
+// /usr/bin/chromium), driven by playwright-core. Started by
+// crates/cli/tests/it/browser.rs, which serves lineout on a manual clock with seeded
+// staff and lines and passes BASE (the server's URL) and INBOX (the test's "phone":
+// GET $INBOX/latest-code?to=+1415… answers the last one-time code sent there).
 // Optional SCREENSHOTS=<dir> saves a PNG of each main page there.
 //
 // Exit code 0 when every journey passed; 1 otherwise (each failure is printed).
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const BASE = process.env.BASE;
+const INBOX = process.env.INBOX;
 const SHOTS = process.env.SCREENSHOTS || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 assert.ok(BASE, 'BASE must name the server');
@@ -37,6 +40,98 @@ async function signIn(page, username, lang = 'en') {
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
+
+/** The last code texted or mailed to `to`, waiting (bounded) for the worker to send it. */
+async function codeFor(to, previous = '') {
+  for (let i = 0; i < 100; i++) {
+    const code = await (await fetch(`${INBOX}/latest-code?to=${encodeURIComponent(to)}`)).text();
+    if (code && code !== previous) return code;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no new code for ${to}`);
+}
+
+/** Portal sign-in with the keyboard only: number, Enter, code, Enter. */
+async function portalSignIn(page, number, e164) {
+  await page.goto(`${BASE}/portal`);
+  await page.focus('#msisdn');
+  await page.keyboard.type(number);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  const code = await codeFor(e164);
+  await page.focus('#code');
+  await page.keyboard.type(code);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert.equal(new URL(page.url()).pathname, '/portal', `signed in (at ${page.url()})`);
+  return code;
+}
+
+/** Screens after sign-in: each navigation to a new page counts. */
+function screenCounter(page) {
+  const seen = [];
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) seen.push(new URL(frame.url()).pathname); });
+  return seen;
+}
+
+test('a customer cancels a prepaid line in at most 4 screens, keyboard only, then withdraws', async (page) => {
+  const signInCode = await portalSignIn(page, '(415) 555-0144', '+14155550144');
+  const screens = screenCounter(page);
+  screens.push('/portal');
+  await shot(page, 'portal-my-line');
+  // Screen 1 → 2: the cancel link, by keyboard.
+  await page.focus('#cancel-line');
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert.equal(new URL(page.url()).pathname, '/portal/cancel');
+  const before = await page.textContent('main');
+  for (const needed of ['Back up your data', '18.75 USD', 'never ask for payments', 'Number Transfer PIN']) {
+    assert.ok(before.includes(needed), `screen 2 shows: ${needed}`);
+  }
+  // The submit button is in view without scrolling, on a phone.
+  const box = await page.locator('#submit-cancel').boundingBox();
+  assert.ok(box && box.y + box.height <= 844, `submit button in view (${JSON.stringify(box)})`);
+  await shot(page, 'portal-before-cancel');
+  await page.focus('#submit-cancel');
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert.equal(new URL(page.url()).pathname, '/portal/confirm');
+  const code = await codeFor('+14155550144', signInCode);
+  await page.focus('#code');
+  await page.keyboard.type(code);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert.equal(new URL(page.url()).pathname, '/portal/case');
+  const distinct = screens.filter((p, i) => screens.indexOf(p) === i);
+  assert.ok(distinct.length <= 4, `screens from sign-in to submitted: ${distinct.join(' → ')}`);
+  assert.ok((await page.textContent('#case-status')).trim().length > 0);
+  await shot(page, 'portal-case');
+  // Withdraw.
+  await page.focus('#withdraw');
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  assert.ok((await page.textContent('#next-step')).includes('withdrawn'));
+});
+
+test('the same in Chinese', async (page) => {
+  await page.goto(`${BASE}/portal`);
+  await Promise.all([page.waitForNavigation(), page.click('a[hreflang="zh-Hans"]')]);
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-Hans');
+  const signInCode = await portalSignIn(page, '4155550145', '+14155550145');
+  await Promise.all([page.waitForNavigation(), page.click('#cancel-line')]);
+  assert.ok((await page.textContent('h1')).includes('注销前请确认'));
+  await shot(page, 'portal-before-cancel-zh');
+  await Promise.all([page.waitForNavigation(), page.click('#submit-cancel')]);
+  const code = await codeFor('+14155550145', signInCode);
+  await page.fill('#code', code);
+  await Promise.all([page.waitForNavigation(), page.click('#confirm')]);
+  assert.equal(new URL(page.url()).pathname, '/portal/case');
+  assert.ok((await page.textContent('h1')).includes('您的注销申请'));
+  await Promise.all([page.waitForNavigation(), page.click('#withdraw')]);
+  assert.ok((await page.textContent('#next-step')).includes('已撤回'));
+});
+
+test('a message\'s authenticity code can be checked without signing in', async (page) => {
+  await page.goto(`${BASE}/portal/authenticity`);
+  await page.fill('#auth-code', 'NOTOURS123');
+  const [response] = await Promise.all([page.waitForNavigation(), page.click('#check')]);
+  assert.equal(response.status(), 404);
+  assert.ok((await page.textContent('#auth-result')).includes('not one of ours'));
+});
 
 test('an agent verifies a customer in store and opens the cancellation, keyboard only', async (page) => {
   await signIn(page, 'agent1');

@@ -434,6 +434,9 @@ pub struct AdaptersConfig {
     /// Fakes only: a directory where each fake appends the effects it applied
     /// (network.log, notifier.log, payments.log) and remembers them across restarts.
     pub fake_journal_dir: Option<String>,
+    /// Fakes only: print each message the fake notifier "sends" to standard output (the
+    /// demo turns it on so its sign-in and confirmation codes can be read).
+    pub fake_notifier_echo: bool,
 }
 
 impl Default for AdaptersConfig {
@@ -450,6 +453,7 @@ impl Default for AdaptersConfig {
             notifier: NotifierAdapterName::default(),
             payments: PaymentsAdapterName::default(),
             fake_journal_dir: None,
+            fake_notifier_echo: false,
         }
     }
 }

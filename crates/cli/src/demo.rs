@@ -311,6 +311,12 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
 
 /// `lineout demo`.
 pub fn command(config: &Config, seed_value: u64, accounts: usize) -> Result<()> {
+    // The demo's phones and inboxes are the terminal: codes are printed there.
+    let mut config = config.clone();
+    if config.adapters.notifier == crate::config::NotifierAdapterName::Fake {
+        config.adapters.fake_notifier_echo = true;
+    }
+    let config = &config;
     let engine = crate::db::start_engine(config)?;
     crate::block_on_engine(engine, async |engine| {
         let listener = crate::serve::bind(&config.server.listen).await?;

@@ -130,11 +130,19 @@ impl Network for FakeNetwork {
 pub struct FakeNotifier {
     pub recorder: Recorder,
     sent: Mutex<Vec<Message>>,
+    /// Print each message to standard output (the demo's stand-in for phones and inboxes).
+    echo: bool,
 }
 
 impl FakeNotifier {
+    /// Prints every message it would send to standard output, so a person trying the
+    /// demo can read their sign-in and confirmation codes.
+    pub fn echoing(mut self) -> Self {
+        self.echo = true;
+        self
+    }
     pub fn with_journal(path: &std::path::Path) -> std::io::Result<Self> {
-        Ok(Self { recorder: Recorder::with_journal(path)?, sent: Mutex::default() })
+        Ok(Self { recorder: Recorder::with_journal(path)?, sent: Mutex::default(), echo: false })
     }
     pub fn sent(&self) -> Vec<Message> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
@@ -153,6 +161,15 @@ impl Notifier for FakeNotifier {
             s.push(message.clone());
         }
         let channel = if message.to.email.is_some() { "email" } else { "sms" };
+        if first && self.echo {
+            let to = match (&message.to.email, &message.to.sms) {
+                (Some(e), _) => e.as_str().to_owned(),
+                (None, Some(m)) => m.as_str().to_owned(),
+                (None, None) => "nobody".to_owned(),
+            };
+            let text = if channel == "sms" { &message.sms_text } else { &message.subject };
+            println!("[demo {channel} to {to}] {text}");
+        }
         Ok(Delivery { channel: channel.to_owned(), provider_ids: vec![format!("fake-{key}")] })
     }
 }

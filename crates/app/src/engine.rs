@@ -160,7 +160,7 @@ pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(nanos - nanos % 1_000_000).unwrap_or(t)
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
@@ -538,7 +538,7 @@ impl Engine {
                                 };
                                 match to {
                                     Some(to) => {
-                                        let code = message_code(conn, &inner, &row, notice, now)?;
+                                        let code = message_code(conn, &inner, &row.id, &row.case_id, notice, now)?;
                                         let fraud_code = if row.kind != fraud::ACCOUNT_NOTIFY_KIND
                                             && fraud::carries_fraud_code(notice)
                                         {
@@ -611,7 +611,8 @@ pub const AUTH_CODE_LEN: usize = 10;
 fn message_code(
     conn: &mut dyn Conn,
     inner: &Inner,
-    row: &OutboxRow,
+    effect_id: &str,
+    case_id: &CaseId,
     notice: lineout_domain::case::Notice,
     now: OffsetDateTime,
 ) -> Result<String, Error> {
@@ -619,7 +620,7 @@ fn message_code(
         let secret = inner.ids.secret();
         let candidate: String = secret.chars().skip(secret.chars().count().saturating_sub(AUTH_CODE_LEN)).collect();
         conn.savepoint()?;
-        match conn.ensure_message(&row.id, &row.case_id, notice, &candidate, now) {
+        match conn.ensure_message(effect_id, case_id, notice, &candidate, now) {
             Ok(code) => {
                 conn.release_savepoint()?;
                 return Ok(code);
@@ -904,31 +905,26 @@ fn open_in(
     let case = fraud::assess_new(conn, inner, &case, actor, client_addr, now)?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
-        return verified(conn, &inner.config, case, Proof::OperatorInitiated, now);
+        return verified(conn, &inner.config, case, Proof::OperatorInitiated, actor, now);
     }
     Ok(case)
 }
 
 /// Records the verification of a case just opened, in the same transaction (unless the
-/// opening already verified it).
+/// opening already verified it), by the actor who verified (the agent, the caller).
 fn verified(
     conn: &mut dyn Conn,
     config: &EngineConfig,
     case: Case,
     proof: Proof,
+    actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Case, Error> {
     if case.verification == lineout_domain::case::Step::Done {
         return Ok(case);
     }
-    let (case, refused) = execute_reporting(
-        conn,
-        config,
-        &case.id,
-        &Command::VerifyIdentity { proof, client: None },
-        &Actor::System,
-        now,
-    )?;
+    let (case, refused) =
+        execute_reporting(conn, config, &case.id, &Command::VerifyIdentity { proof, client: None }, actor, now)?;
     match refused {
         Some(e) => Err(Error::Case(e)),
         None => Ok(case),
@@ -1122,6 +1118,8 @@ fn persist(
     Ok(record.case)
 }
 
+#[path = "portal.rs"]
+pub mod portal;
 #[path = "verification.rs"]
 mod verification;
 pub use verification::{ClientAddress, CodeSent, VerificationRequest};
@@ -1467,7 +1465,7 @@ impl Engine {
             .run(move |conn| {
                 let now = to_millis(inner.clock.now());
                 let case = open_in(conn, &inner, &req, &actor, None)?;
-                verified(conn, &inner.config, case, proof, now)
+                verified(conn, &inner.config, case, proof, &actor, now)
             })
             .await
     }

@@ -34,6 +34,12 @@ pub enum Error {
     /// A records request (export, privacy request, legal hold) was refused.
     #[error(transparent)]
     Records(#[from] crate::records::Refusal),
+    #[error("wrong username or password")]
+    SignInFailed,
+    #[error("too many sign-in attempts; wait a few minutes")]
+    SignInThrottled,
+    #[error("a member of staff already has this username")]
+    StaffUsernameTaken,
     #[error("too many requests; retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: i64 },
     /// Fraud guards: the account lock, its lift and "this wasn't me" codes.
@@ -88,6 +94,9 @@ impl Error {
             Self::NoTransferPin => "no_transfer_pin",
             Self::PortRefused(r) => r.code(),
             Self::Records(r) => r.code(),
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignInThrottled => "sign_in_throttled",
+            Self::StaffUsernameTaken => "staff_username_taken",
             Self::RateLimited { .. } => "rate_limited",
             Self::AccountNotLocked => "account_not_locked",
             Self::LockLiftPending => "lock_lift_pending",
@@ -117,6 +126,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict("case_version") => Self::Concurrency,
             StoreError::Conflict("line_msisdn") => Self::MsisdnTaken,
             StoreError::Conflict("case_open_for_line") => Self::CaseAlreadyOpen(String::new()),
+            StoreError::Conflict("staff_username") => Self::StaffUsernameTaken,
             StoreError::Conflict(other) => Self::Storage(format!("unexpected conflict: {other}")),
             StoreError::MissingReference(what) => Self::MissingReference(what),
             StoreError::Backend(msg) => Self::Storage(msg),
@@ -194,6 +204,12 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("privacy_request_not_found", 404, "No privacy request has this id."),
     ("privacy_request_completed", 409, "The privacy request is already completed."),
     ("privacy_already_extended", 409, "The privacy request was already extended once."),
+    ("sign_in_failed", 401, "The console username or password is wrong (or the account is disabled)."),
+    ("sign_in_required", 401, "The console page needs a signed-in member of staff."),
+    ("role_forbidden", 403, "The signed-in member of staff's role may not use this page."),
+    ("csrf_invalid", 403, "The form's anti-forgery token is missing or wrong; reload the page and try again."),
+    ("staff_username_taken", 409, "A member of staff already has this username."),
+    ("sign_in_throttled", 429, "Too many failed sign-ins for this username or address; wait and try again."),
     (
         "verification_locked",
         423,

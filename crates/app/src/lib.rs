@@ -14,7 +14,10 @@ pub mod records;
 pub mod records_port;
 pub mod records_zip;
 pub mod secrets;
+pub mod staff;
 pub mod writer;
 
-pub use engine::{Adapters, CaseDetail, Engine, EngineConfig, LineRef, OpenRequest};
+pub use engine::{
+    Adapters, CaseDetail, ClientAddress, Engine, EngineConfig, LineRef, OpenRequest, VerificationRequest,
+};
 pub use error::Error;

@@ -65,6 +65,13 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
                 ),
                 format!("Your code for request {id}: {code}. Valid until {deadline}. Never share it."),
             ),
+            Notice::PortalSignInCode => t(
+                "Your sign-in code",
+                format!(
+                    "Your code to sign in to manage your line is {code}. It is valid until {deadline}. Never share it with anyone who calls you."
+                ),
+                format!("Your sign-in code: {code}. Valid until {deadline}. Never share it."),
+            ),
             Notice::VerificationLocked => t(
                 "Verification locked after wrong attempts",
                 format!(
@@ -175,6 +182,11 @@ fn texts(notice: Notice, language: Language, id: &str, d: &NoticeDetails) -> (St
                 "您的验证码",
                 format!("申请 {id} 的一次性验证码是 {code}，有效期至 {deadline}。切勿告诉任何来电者。"),
                 format!("申请 {id} 的一次性验证码：{code}，有效至 {deadline}，切勿告诉他人。"),
+            ),
+            Notice::PortalSignInCode => t(
+                "您的登录验证码",
+                format!("您用于登录管理线路的验证码是 {code}，有效期至 {deadline}。切勿告诉任何来电者。"),
+                format!("登录验证码：{code}，有效至 {deadline}，切勿告诉他人。"),
             ),
             Notice::VerificationLocked => t(
                 "验证错误次数过多，已锁定",

@@ -221,6 +221,52 @@ pub struct TokenRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// A member of staff of the console: only the argon2id hash of the password is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRecord {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    /// `agent`, `reviewer`, `warehouse` or `admin` (see `crate::staff::StaffRole`).
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: OffsetDateTime,
+    pub disabled: bool,
+}
+
+/// A signed-in staff session: only the SHA-256 of the cookie's secret is kept, with the
+/// session's CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub secret_hash: String,
+    pub staff_id: String,
+    pub csrf: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The portal's current sign-in code of a line: only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalCode {
+    pub line_id: String,
+    pub code_hash: String,
+    pub expires_at: OffsetDateTime,
+    /// Wrong codes entered against this code.
+    pub attempts: u32,
+    pub used: bool,
+}
+
+/// A customer signed in to the portal for one line: only the SHA-256 of the cookie's
+/// secret, with the session's CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub secret_hash: String,
+    pub line_id: String,
+    pub csrf: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// Counts for health and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -470,6 +516,29 @@ pub trait Conn: Send {
     fn set_sim_changed_at(&mut self, line: &LineId, at: OffsetDateTime) -> StoreResult<()>;
     /// The numbers of an account's lines, by line id (at most `limit`).
     fn account_msisdns(&mut self, account: &AccountId, limit: u32) -> StoreResult<Vec<Msisdn>>;
+    // Staff of the console and their sessions.
+    fn insert_staff(&mut self, staff: &StaffRecord) -> StoreResult<()>;
+    fn find_staff_by_username(&mut self, username: &str) -> StoreResult<Option<StaffRecord>>;
+    fn insert_staff_session(&mut self, session: &StaffSession) -> StoreResult<()>;
+    /// The unexpired session with this secret hash and its staff member (enabled only).
+    fn find_staff_session(
+        &mut self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(StaffSession, StaffRecord)>>;
+    fn delete_staff_session(&mut self, secret_hash: &str) -> StoreResult<bool>;
+    /// Deletes at most `limit` sessions expired before `now`; returns how many.
+    fn purge_staff_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+
+    // The customer portal: one sign-in code per line (replaced by the next) and sessions.
+    fn put_portal_code(&mut self, code: &PortalCode) -> StoreResult<()>;
+    fn get_portal_code(&mut self, line_id: &str) -> StoreResult<Option<PortalCode>>;
+    fn insert_portal_session(&mut self, session: &PortalSession) -> StoreResult<()>;
+    /// The unexpired portal session with this secret hash.
+    fn find_portal_session(&mut self, secret_hash: &str, now: OffsetDateTime) -> StoreResult<Option<PortalSession>>;
+    fn delete_portal_session(&mut self, secret_hash: &str) -> StoreResult<bool>;
+    /// Deletes at most `limit` portal sessions expired before `now`; returns how many.
+    fn purge_portal_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64>;
 }
 
 /// An adapter's failure: retryable ones are retried with backoff, others dead-lettered.

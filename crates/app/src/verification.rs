@@ -75,7 +75,7 @@ pub(super) fn recipient(destination: CodeDestination, account: Option<Account>, 
     }
 }
 
-fn keyed_hash(key: &[u8], parts: &[&str]) -> String {
+pub(super) fn keyed_hash(key: &[u8], parts: &[&str]) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         // HMAC accepts keys of any length; this cannot happen.
         return String::new();
@@ -108,7 +108,13 @@ fn window(
 }
 
 /// Takes one use of a rate-limit window, or says when the next use is allowed.
-fn take(conn: &mut dyn Conn, key: &str, now: OffsetDateTime, length: Duration, limit: u32) -> Result<(), Error> {
+pub(super) fn take(
+    conn: &mut dyn Conn,
+    key: &str,
+    now: OffsetDateTime,
+    length: Duration,
+    limit: u32,
+) -> Result<(), Error> {
     match window(conn, key, now, length, limit)? {
         Ok((start, count)) => Ok(conn.set_rate_window(key, start, count + 1)?),
         Err(retry_at) => Err(Error::RateLimited { retry_after_seconds: (retry_at - now).whole_seconds().max(1) }),

@@ -63,6 +63,9 @@ pub enum Command {
     /// The account holder's free lock against port-out, SIM change and cancellation.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manage staff accounts of the console.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Check or show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -240,6 +243,23 @@ pub enum AuditCommand {
         /// Where to write the JSON (standard output when omitted).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff account. The password is read from LINEOUT_STAFF_PASSWORD, or else
+    /// as one line from standard input (never from the command line).
+    Create {
+        /// Sign-in name: 3-32 of a-z, 0-9, '.', '_', '-'.
+        #[arg(long)]
+        username: String,
+        /// The name shown in the console.
+        #[arg(long)]
+        name: String,
+        /// agent, reviewer, warehouse or admin.
+        #[arg(long)]
+        role: String,
     },
 }
 

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// A TrueType CJK font for Chinese PDF statements (Debian: fonts-wqy-microhei).
     pub cjk_font_path: String,
+    /// The staff console's sessions and sign-in throttle.
+    pub console: ConsoleSection,
     /// The key of the keyed hashes (HMAC-SHA256) of one-time codes and client addresses,
     /// 32-256 characters (never printed). Empty: a random key per process, so codes sent
     /// before a restart no longer verify; set it when several processes share a database.
@@ -90,6 +92,43 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
+/// The staff console (`/console`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// How long a staff session lasts from sign-in (5-1440 minutes).
+    pub session_minutes: i64,
+    /// Mark session cookies `Secure` (browsers still accept them from http://localhost).
+    pub secure_cookies: bool,
+    /// Failed sign-ins per username or client address before a pause (1-100).
+    pub max_failed_sign_ins: u32,
+    /// How long that pause lasts (1-1440 minutes).
+    pub sign_in_pause_minutes: i64,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        let d = lineout_web::console::ConsoleConfig::default();
+        Self {
+            session_minutes: d.session_minutes,
+            secure_cookies: d.secure_cookies,
+            max_failed_sign_ins: d.max_failed_sign_ins,
+            sign_in_pause_minutes: d.sign_in_pause_minutes,
+        }
+    }
+}
+
+impl ConsoleSection {
+    pub fn to_web(self) -> lineout_web::console::ConsoleConfig {
+        lineout_web::console::ConsoleConfig {
+            session_minutes: self.session_minutes,
+            secure_cookies: self.secure_cookies,
+            max_failed_sign_ins: self.max_failed_sign_ins,
+            sign_in_pause_minutes: self.sign_in_pause_minutes,
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -98,6 +137,7 @@ impl Default for ServerConfig {
             workers: 2,
             body_limit_bytes: 1024 * 1024,
             cjk_font_path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc".into(),
+            console: ConsoleSection::default(),
             verification_key: String::new(),
             client_address_header: String::new(),
         }
@@ -408,6 +448,9 @@ pub struct AdaptersConfig {
     /// Fakes only: a directory where each fake appends the effects it applied
     /// (network.log, notifier.log, payments.log) and remembers them across restarts.
     pub fake_journal_dir: Option<String>,
+    /// Fakes only: print each message the fake notifier "sends" to standard output (the
+    /// demo turns it on so its sign-in and confirmation codes can be read).
+    pub fake_notifier_echo: bool,
 }
 
 impl Default for AdaptersConfig {
@@ -424,6 +467,7 @@ impl Default for AdaptersConfig {
             notifier: NotifierAdapterName::default(),
             payments: PaymentsAdapterName::default(),
             fake_journal_dir: None,
+            fake_notifier_echo: false,
         }
     }
 }
@@ -664,6 +708,14 @@ impl Config {
         );
         check((1..=60_000).contains(&self.server.worker_interval_ms), "server.worker_interval_ms", "must be 1-60000");
         check((1..=64).contains(&self.server.workers), "server.workers", "must be 1-64");
+        let console = &self.server.console;
+        check((5..=1440).contains(&console.session_minutes), "server.console.session_minutes", "must be 5-1440");
+        check((1..=100).contains(&console.max_failed_sign_ins), "server.console.max_failed_sign_ins", "must be 1-100");
+        check(
+            (1..=1440).contains(&console.sign_in_pause_minutes),
+            "server.console.sign_in_pause_minutes",
+            "must be 1-1440",
+        );
         check(
             (1024..=64 * 1024 * 1024).contains(&self.server.body_limit_bytes),
             "server.body_limit_bytes",

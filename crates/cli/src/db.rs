@@ -38,8 +38,12 @@ pub fn adapters(config: &AdaptersConfig) -> Result<Adapters> {
         (NetworkAdapterName::Real, _) => Arc::new(real_network(config)?),
     };
     let notifier: Arc<dyn Notifier> = match (config.notifier, journal("notifier.log")?) {
+        (NotifierAdapterName::Fake, None) if config.fake_notifier_echo => Arc::new(FakeNotifier::default().echoing()),
         (NotifierAdapterName::Fake, None) => Arc::new(FakeNotifier::default()),
-        (NotifierAdapterName::Fake, Some(p)) => Arc::new(FakeNotifier::with_journal(&p).map_err(|e| Error::io(&p, e))?),
+        (NotifierAdapterName::Fake, Some(p)) => {
+            let fake = FakeNotifier::with_journal(&p).map_err(|e| Error::io(&p, e))?;
+            Arc::new(if config.fake_notifier_echo { fake.echoing() } else { fake })
+        }
         (NotifierAdapterName::Real, _) => Arc::new(real_notifier(config)?),
     };
     let payments: Arc<dyn Payments> = match (config.payments, journal("payments.log")?) {

@@ -311,6 +311,12 @@ async fn open_cases(engine: &Engine, picker: &mut Picker<'_>) -> Result<Vec<(Cas
 
 /// `lineout demo`.
 pub fn command(config: &Config, seed_value: u64, accounts: usize) -> Result<()> {
+    // The demo's phones and inboxes are the terminal: codes are printed there.
+    let mut config = config.clone();
+    if config.adapters.notifier == crate::config::NotifierAdapterName::Fake {
+        config.adapters.fake_notifier_echo = true;
+    }
+    let config = &config;
     let engine = crate::db::start_engine(config)?;
     crate::block_on_engine(engine, async |engine| {
         let listener = crate::serve::bind(&config.server.listen).await?;
@@ -319,9 +325,46 @@ pub fn command(config: &Config, seed_value: u64, accounts: usize) -> Result<()> 
         let seeded = seed(engine, seed_value, accounts).await?;
         let (_, token) = crate::token::create(engine, vec!["admin".into()], "demo admin".into()).await?;
         print!("{}", banner(&addr.to_string(), &config.database.url, &seeded, &token));
+        print!("{}", staff_banner(&addr.to_string(), &demo_staff(engine).await?));
         let hotline = crate::serve::bind_hotline(&config.ivr).await?;
         crate::serve::serve(engine.clone(), &config.server, listener, crate::serve::shutdown_signal(), hotline).await
     })
+}
+
+/// The demo's staff accounts: (username, role, password). Demo data only: a real
+/// installation creates its staff with `lineout staff create`.
+pub const DEMO_STAFF: &[(&str, &str, &str)] = &[
+    ("admin", "admin", "demo-admin-password"),
+    ("agent", "agent", "demo-agent-password"),
+    ("reviewer", "reviewer", "demo-reviewer-password"),
+    ("reviewer2", "reviewer", "demo-reviewer2-password"),
+    ("warehouse", "warehouse", "demo-warehouse-password"),
+];
+
+/// Creates the demo's staff accounts (kept if the database already has them).
+pub async fn demo_staff(engine: &lineout_app::Engine) -> Result<Vec<(&'static str, &'static str, &'static str)>> {
+    for (username, role, password) in DEMO_STAFF {
+        let role = crate::staff::role(role)?;
+        let name = format!("Demo {username}");
+        match crate::staff::create(engine, (*username).into(), name, role, (*password).into()).await {
+            Ok(_) => {}
+            Err(Error::App(lineout_app::Error::StaffUsernameTaken)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(DEMO_STAFF.to_vec())
+}
+
+/// The console's address and the demo staff accounts.
+pub fn staff_banner(addr: &str, staff: &[(&str, &str, &str)]) -> String {
+    let mut out = format!(
+        "
+staff console: http://{addr}/console   (demo accounts: username / password)\n"
+    );
+    for (username, role, password) in staff {
+        out.push_str(&format!("  {username:<10} {password:<26} {role}\n"));
+    }
+    out
 }
 
 /// What the demo prints: where it runs, the token, and commands to try.

@@ -20,6 +20,7 @@ pub mod records;
 pub mod rnd;
 pub mod rows;
 pub mod serve;
+pub mod staff;
 pub mod token;
 
 pub use error::{Error, Result};
@@ -176,6 +177,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Privacy(cmd) => records::privacy(db::start_engine(&config)?, cmd),
         Command::LegalHold(cmd) => records::legal_hold(db::start_engine(&config)?, cmd),
         Command::Retention(cmd) => records::retention(db::start_engine(&config)?, cmd),
+        Command::Staff(cli::StaffCommand::Create { username, name, role }) => {
+            staff::command(db::start_engine(&config)?, username, name, role).map(|()| Outcome::Success)
+        }
         Command::Token(TokenCommand::Create { scopes, label }) => {
             token::command(db::start_engine(&config)?, scopes, label).map(|()| Outcome::Success)
         }

@@ -65,7 +65,10 @@ pub async fn serve(
             None
         }
     };
-    let state = lineout_web::AppState::new(engine).with_body_limit(server.body_limit_bytes).with_cjk_font(font);
+    let state = lineout_web::AppState::new(engine)
+        .with_body_limit(server.body_limit_bytes)
+        .with_cjk_font(font)
+        .with_console(server.console.to_web());
     let mut web_stop = stop_rx;
     let served = lineout_web::serve(listener, state, async move {
         let _ = web_stop.wait_for(|stop| *stop).await;

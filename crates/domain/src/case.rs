@@ -256,6 +256,8 @@ pub enum Notice {
     PortedOut,
     /// A one-time verification code (sent by the verification step).
     VerificationCode,
+    /// A code to sign in to the customer portal (belongs to no case).
+    PortalSignInCode,
     /// Too many wrong verification attempts: verification is locked for a while.
     VerificationLocked,
     /// The account's free lock was switched on, or its removal takes effect.
@@ -270,7 +272,7 @@ pub enum Notice {
 }
 
 impl Notice {
-    pub const ALL: [Notice; 19] = [
+    pub const ALL: [Notice; 20] = [
         Self::RequestReceived,
         Self::ReturnInstructions,
         Self::Approved,
@@ -284,6 +286,7 @@ impl Notice {
         Self::TransferPinVoided,
         Self::PortedOut,
         Self::VerificationCode,
+        Self::PortalSignInCode,
         Self::VerificationLocked,
         Self::AccountLocked,
         Self::AccountUnlocked,
@@ -306,6 +309,7 @@ impl Notice {
             Self::TransferPinVoided => "transfer_pin_voided",
             Self::PortedOut => "ported_out",
             Self::VerificationCode => "verification_code",
+            Self::PortalSignInCode => "portal_sign_in_code",
             Self::VerificationLocked => "verification_locked",
             Self::AccountLocked => "account_locked",
             Self::AccountUnlocked => "account_unlocked",
@@ -989,6 +993,9 @@ pub struct Case {
     /// Device fees charged on the final bill.
     pub fees: Money,
     pub review_overdue: bool,
+    /// When the review is due under the SLA (set when the review starts).
+    #[serde(default)]
+    pub review_due_at: Option<OffsetDateTime>,
     /// References of the payments recorded on this case (a replayed report is refused).
     #[serde(default)]
     pub payment_references: Vec<String>,
@@ -1773,6 +1780,7 @@ impl Case {
             return_deadline: None,
             fees: zero,
             review_overdue: false,
+            review_due_at: None,
             callback_pending: false,
             callback_overdue: false,
             payment_references: Vec::new(),
@@ -1872,7 +1880,10 @@ impl Case {
                 self.fees.cents = self.fees.cents.saturating_add(fee.cents);
             }
             E::DeviceReturnWaived { .. } => self.device_return = Step::Done,
-            E::ReviewStarted { .. } => self.status = Status::InReview,
+            E::ReviewStarted { due_at } => {
+                self.status = Status::InReview;
+                self.review_due_at = Some(*due_at);
+            }
             E::ReviewOverdue => self.review_overdue = true,
             E::CallbackRequested { .. } => self.callback_pending = true,
             E::CallbackOverdue => self.callback_overdue = true,

@@ -14,7 +14,8 @@ use crate::db::{Db, DbError, Dialect, Row, TxOp, Val, corrupt};
 use crate::schema::terminal_statuses;
 use lineout_app::ports::{
     CaseFilter, CaseRecord, Conn, DueTimer, MessageRecord, NumberFate, NumberFilter, NumberRecord, NumberState,
-    OutboxRow, OutboxStats, OutboxStatus, StoreError, StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
+    OutboxRow, OutboxStats, OutboxStatus, PortalCode, PortalSession, StaffRecord, StaffSession, StoreError,
+    StoreResult, StoredEvent, TimerRow, TokenRecord, Upsert,
 };
 use lineout_domain::account::{Account, Device, Line, LineStatus};
 use lineout_domain::case::{Case, CaseKind, Notice, Status, TimerKind};
@@ -22,6 +23,7 @@ use lineout_domain::values::{AccountId, CaseId, DeviceId, LineId, Msisdn};
 use time::OffsetDateTime;
 
 mod records;
+mod staff;
 
 /// A connection of either backend.
 pub(crate) struct SqlConn<D> {
@@ -897,6 +899,58 @@ impl<D: Db> Conn for SqlConn<D> {
 
     fn find_token(&mut self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
         self.row(FIND_TOKEN, &[secret_hash.into()], codec::token)
+    }
+
+    fn insert_staff(&mut self, staff: &StaffRecord) -> StoreResult<()> {
+        staff::insert_staff(self, staff)
+    }
+
+    fn find_staff_by_username(&mut self, username: &str) -> StoreResult<Option<StaffRecord>> {
+        staff::find_staff_by_username(self, username)
+    }
+
+    fn insert_staff_session(&mut self, session: &StaffSession) -> StoreResult<()> {
+        staff::insert_session(self, session)
+    }
+
+    fn find_staff_session(
+        &mut self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(StaffSession, StaffRecord)>> {
+        staff::find_session(self, secret_hash, now)
+    }
+
+    fn delete_staff_session(&mut self, secret_hash: &str) -> StoreResult<bool> {
+        staff::delete_session(self, secret_hash)
+    }
+
+    fn purge_staff_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        staff::purge_sessions(self, now, limit)
+    }
+
+    fn put_portal_code(&mut self, code: &PortalCode) -> StoreResult<()> {
+        staff::put_portal_code(self, code)
+    }
+
+    fn get_portal_code(&mut self, line_id: &str) -> StoreResult<Option<PortalCode>> {
+        staff::get_portal_code(self, line_id)
+    }
+
+    fn insert_portal_session(&mut self, session: &PortalSession) -> StoreResult<()> {
+        staff::insert_portal_session(self, session)
+    }
+
+    fn find_portal_session(&mut self, secret_hash: &str, now: OffsetDateTime) -> StoreResult<Option<PortalSession>> {
+        staff::find_portal_session(self, secret_hash, now)
+    }
+
+    fn delete_portal_session(&mut self, secret_hash: &str) -> StoreResult<bool> {
+        staff::delete_portal_session(self, secret_hash)
+    }
+
+    fn purge_portal_sessions(&mut self, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        staff::purge_portal_sessions(self, now, limit)
     }
 
     fn risk_facts(&mut self, line: &LineId) -> StoreResult<(Option<OffsetDateTime>, Option<OffsetDateTime>)> {

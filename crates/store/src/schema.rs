@@ -590,6 +590,85 @@ CREATE TABLE schedules (
 );
 "#;
 
+/// v8: staff accounts of the console and their sessions, the portal's sign-in codes and
+/// customer sessions (only hashes of passwords, codes and session secrets).
+const SQLITE_V8: &str = r#"
+CREATE TABLE staff (
+    id            TEXT NOT NULL PRIMARY KEY,
+    username      TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    CONSTRAINT staff_username_key UNIQUE (username)
+) STRICT;
+CREATE TABLE staff_sessions (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    staff_id    TEXT NOT NULL REFERENCES staff (id),
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+CREATE TABLE portal_codes (
+    line_id    TEXT NOT NULL PRIMARY KEY,
+    code_hash  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL,
+    used       INTEGER NOT NULL
+) STRICT;
+CREATE TABLE portal_sessions (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    line_id     TEXT NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX portal_sessions_expires_idx ON portal_sessions (expires_at);
+"#;
+
+const POSTGRES_V8: &str = r#"
+CREATE TABLE staff (
+    id            TEXT COLLATE "C" NOT NULL,
+    username      TEXT COLLATE "C" NOT NULL,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    disabled      BIGINT NOT NULL DEFAULT 0,
+    CONSTRAINT staff_pkey PRIMARY KEY (id),
+    CONSTRAINT staff_username_key UNIQUE (username)
+);
+CREATE TABLE staff_sessions (
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    staff_id    TEXT COLLATE "C" NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    CONSTRAINT staff_sessions_pkey PRIMARY KEY (secret_hash),
+    CONSTRAINT staff_sessions_staff_id_fkey FOREIGN KEY (staff_id) REFERENCES staff (id)
+);
+CREATE INDEX staff_sessions_expires_idx ON staff_sessions (expires_at);
+CREATE TABLE portal_codes (
+    line_id    TEXT COLLATE "C" NOT NULL,
+    code_hash  TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts   BIGINT NOT NULL,
+    used       BIGINT NOT NULL,
+    CONSTRAINT portal_codes_pkey PRIMARY KEY (line_id)
+);
+CREATE TABLE portal_sessions (
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    line_id     TEXT COLLATE "C" NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    CONSTRAINT portal_sessions_pkey PRIMARY KEY (secret_hash)
+);
+CREATE INDEX portal_sessions_expires_idx ON portal_sessions (expires_at);
+"#;
+
 /// Identity verification (issue 4 part A): one-time code hashes (keyed, never the
 /// code) and rate-limit windows (code sends per line, attempts per client address).
 const SQLITE_V5: &str = r#"
@@ -724,6 +803,7 @@ pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
             (5, SQLITE_V5),
             (6, SQLITE_V6),
             (7, SQLITE_V7),
+            (8, SQLITE_V8),
         ],
         Dialect::Postgres => &[
             (1, POSTGRES_V1),
@@ -733,6 +813,7 @@ pub(crate) fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
             (5, POSTGRES_V5),
             (6, POSTGRES_V6),
             (7, POSTGRES_V7),
+            (8, POSTGRES_V8),
         ],
     }
 }

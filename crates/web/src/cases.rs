@@ -251,6 +251,11 @@ pub async fn return_label(
     _auth: Auth<CasesRead>,
     PathId(id): PathId<CaseId>,
 ) -> ApiResult<axum::response::Response> {
+    label_response(&state, id).await
+}
+
+/// The return label PDF of a case (also served by the customer portal).
+pub(crate) async fn label_response(state: &AppState, id: CaseId) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let data = state.engine.return_label(id.clone()).await?;
     let label = lineout_documents::ReturnLabel {
@@ -309,6 +314,16 @@ pub async fn statement(
     PathId(id): PathId<CaseId>,
     QueryParams(q): QueryParams<StatementQuery>,
 ) -> ApiResult<axum::response::Response> {
+    statement_response(&state, &viewer, id, q).await
+}
+
+/// A case's final statement as HTML or PDF (also served by the customer portal).
+pub(crate) async fn statement_response(
+    state: &AppState,
+    viewer: &crate::fraud::Viewer,
+    id: CaseId,
+    q: StatementQuery,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     use lineout_documents::statement::{Lang, LineKind, Statement, StatementLine, statement_html, statement_pdf};
     use lineout_domain::ledger::EntryKind;
@@ -320,7 +335,7 @@ pub async fn statement(
         Some(_) => return Err(invalid("format", "must be html or pdf")),
     };
     let data = state.engine.case_statement(id.clone()).await?;
-    if !viewer.sees(&state, &data.case.facts.account_id).await? {
+    if !viewer.sees(state, &data.case.facts.account_id).await? {
         // CPNI gating: no money lines before the customer is verified.
         return Ok(Json(GatedOut::of(id.as_str())).into_response());
     }

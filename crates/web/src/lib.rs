@@ -6,6 +6,7 @@
 
 mod accounts;
 mod cases;
+pub mod console;
 pub mod dto;
 pub mod error;
 mod extract;
@@ -15,6 +16,7 @@ pub mod metrics;
 mod numbers;
 mod openapi;
 mod records;
+mod portal;
 mod routes;
 mod state;
 mod verification;

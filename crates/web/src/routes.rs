@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         api = api.route(path, handler());
     }
     let docs = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
+    let api = api.merge(crate::console::routes()).merge(crate::portal::routes());
     api.method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .merge(Router::<AppState>::from(docs))
@@ -116,6 +117,10 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new("method_not_allowed", "this route does not take this method")
 }
 
+/// The request's id, for handlers that render it themselves (HTML error pages).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// An incoming request id is kept if it is short and plain; otherwise one is made.
 fn incoming_id(req: &Request) -> Option<String> {
     let v = req.headers().get("x-request-id")?.to_str().ok()?;
@@ -128,8 +133,9 @@ fn incoming_id(req: &Request) -> Option<String> {
 /// Gives every request an id (`x-request-id`), puts it in error bodies as
 /// `details.request_id`, and logs one line per request without personal data: the
 /// route template (not the concrete path), the status and the error code.
-async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = incoming_id(&req).unwrap_or_else(|| state.request_ids.next());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "-".to_owned(), |m| m.as_str().to_owned());
     let mut response = next.run(req).await;

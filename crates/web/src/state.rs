@@ -49,6 +49,8 @@ pub struct AppState {
     pub(crate) cjk_font: Option<Arc<Vec<u8>>>,
     /// Per-address limits of "this wasn't me" reports.
     pub(crate) fraud_reports: Arc<crate::fraud::RateLimiter>,
+    /// The staff console's settings and sign-in throttle.
+    pub(crate) console: Arc<crate::console::ConsoleState>,
 }
 
 impl AppState {
@@ -61,7 +63,14 @@ impl AppState {
             request_ids: Arc::new(RequestIds { prefix: format!("{prefix:x}"), next: AtomicU64::new(1) }),
             cjk_font: None,
             fraud_reports: Arc::new(crate::fraud::RateLimiter::default()),
+            console: Arc::new(crate::console::ConsoleState::new(crate::console::ConsoleConfig::default())),
         }
+    }
+
+    /// Sets the staff console's session length and cookie flags.
+    pub fn with_console(mut self, config: crate::console::ConsoleConfig) -> Self {
+        self.console = Arc::new(crate::console::ConsoleState::new(config));
+        self
     }
 
     /// Sets the CJK font (TrueType / TTC bytes) used for Chinese PDF statements.

@@ -5,12 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod browser;
+mod console;
 mod crash;
 mod flow;
 mod money;
 mod fraud;
 mod network;
 mod notify;
+mod portal;
 mod portout;
 mod records;
 mod refunds;

@@ -84,8 +84,8 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
         timeline:
           1 2026-11-02T09:30:00Z client:tok_bd565ed92891 opened {"account_id":"ACC-1","channel":"web","kind":"cancellation","line_id":"LINE-1","note":null,"timing":{"kind":"immediate"}}
           2 2026-11-02T09:30:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.1.0","notice":"request_received"}
-          3 2026-11-02T09:35:00Z client:tok_bd565ed92891 verification_code_sent {"code_id":"vc0000000000000005","destination":"line","expires_at":"2026-11-02T09:45:00Z"}
-          4 2026-11-02T09:35:00Z client:tok_bd565ed92891 identity_verified {"channel":"web","code_id":"vc0000000000000005","method":"one_time_code"}
+          3 2026-11-02T09:35:00Z client:tok_bd565ed92891 verification_code_sent {"code_id":"vc0000000000000006","destination":"line","expires_at":"2026-11-02T09:45:00Z"}
+          4 2026-11-02T09:35:00Z client:tok_bd565ed92891 identity_verified {"channel":"web","code_id":"vc0000000000000006","method":"one_time_code"}
           5 2026-11-02T09:35:00Z client:tok_bd565ed92891 review_started {"due_at":"2026-11-05T09:35:00Z"}
           6 2026-11-02T09:35:00Z client:tok_bd565ed92891 approved {"by_rule":true,"note":null,"termination_at":"2026-11-03T09:35:00Z","withdrawal_deadline":"2026-11-03T09:35:00Z"}
           7 2026-11-02T09:35:00Z system   notice_delivered {"channel":"sms","effect_id":"C000002.3.0","notice":"verification_code"}
@@ -93,7 +93,7 @@ async fn a_prepaid_line_without_a_device_goes_from_opened_to_closed() {
           9 2026-11-03T09:35:00Z system   termination_started
           10 2026-11-03T09:35:00Z system   deprovisioning_confirmed {"effect_id":"C000002.9.0"}
           11 2026-11-03T09:35:00Z system   terminated
-          12 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"refund_cents":1850}
+          12 2026-11-03T09:35:00Z system   refund_decided {"balance_cents":1850,"fee_cents":0,"forfeited_cents":0,"method":"original_payment","refund_cents":1850}
           13 2026-11-03T09:35:00Z system   notice_delivered {"channel":"email","effect_id":"C000002.11.0","notice":"terminated"}
           14 2026-11-03T09:35:00Z system   refund_issued {"amount_cents":1850,"effect_id":"C000002.12.0","reference":"RF-C000002.12.0"}
           15 2026-11-03T09:35:00Z system   closed {"note":null}

@@ -905,7 +905,8 @@ fn open_in(
     let case = fraud::assess_new(conn, inner, &case, actor, client_addr, now)?;
     if req.channel == Channel::Bulk {
         // Bulk terminations are operator-initiated: verified by policy, in the same transaction.
-        return verified(conn, &inner.config, case, Proof::OperatorInitiated, actor, now);
+        // Only lineout itself may record an operator-initiated verification.
+        return verified(conn, &inner.config, case, Proof::OperatorInitiated, &Actor::System, now);
     }
     Ok(case)
 }

@@ -78,8 +78,7 @@ impl RecordKind {
                 "prepaid_balance_cents",
                 "currency",
             ],
-            Self::Lines => {
-                &[
+            Self::Lines => &[
                 "id",
                 "account_id",
                 "msisdn",
@@ -90,8 +89,7 @@ impl RecordKind {
                 "status",
                 "monthly_charge_cents",
                 "sim_changed_at",
-            ]
-            }
+            ],
             Self::Devices => &[
                 "id",
                 "line_id",

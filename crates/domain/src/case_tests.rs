@@ -675,8 +675,7 @@ fn risk(score: u32, high: bool) -> crate::fraud::Risk {
 fn in_review_with(risk: crate::fraud::Risk) -> Harness {
     let mut h = Harness::open(facts(0, 0, false), Channel::Store, Policy::default());
     h.try_cmd(Command::AssessRisk { risk }, Actor::System).unwrap_or_else(|e| panic!("{e}"));
-    h.try_cmd(photo_id_check(), reviewer("S1"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    h.try_cmd(photo_id_check(), reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
     h
 }
 
@@ -864,8 +863,7 @@ fn a_low_risk_case_needs_one_reviewer() {
     policy.auto_approve.enabled = false;
     let mut h = Harness::open(facts(0, 0, false), Channel::Store, policy);
     h.try_cmd(Command::AssessRisk { risk: risk(10, false) }, Actor::System).unwrap_or_else(|e| panic!("{e}"));
-    h.try_cmd(photo_id_check(), reviewer("S1"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    h.try_cmd(photo_id_check(), reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.case.status, Status::InReview);
     h.try_cmd(Command::Approve { note: None }, reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.case.status, Status::Approved);
@@ -886,8 +884,7 @@ fn cpni_opens_with_a_verified_open_case_and_closes_after_the_window() {
     let h = Harness::open(facts(0, 0, false), Channel::Store, policy.clone());
     assert!(!crate::fraud::cpni_open([&h.case], &policy.fraud, T0));
     let mut v = h.clone();
-    v.try_cmd(photo_id_check(), reviewer("S1"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    v.try_cmd(photo_id_check(), reviewer("S1")).unwrap_or_else(|e| panic!("{e}"));
     assert!(crate::fraud::cpni_open([&v.case], &policy.fraud, T0));
     v.try_cmd(Command::Withdraw, Actor::Customer).unwrap_or_else(|e| panic!("{e}"));
     assert!(crate::fraud::cpni_open([&v.case], &policy.fraud, T0 + Duration::minutes(29)));

@@ -799,7 +799,11 @@ async fn the_document_describes_exactly_the_routes() {
         let secured = op.get("security").is_some();
         let public = matches!(
             *path,
-            "/health" | "/api/v1/openapi.json" | "/metrics" | "/api/v1/authenticity/{code}" | "/api/v1/exports/{token}"
+            "/health"
+                | "/api/v1/openapi.json"
+                | "/metrics"
+                | "/api/v1/authenticity/{code}"
+                | "/api/v1/exports/{token}"
                 | "/api/v1/fraud-reports"
         );
         assert_eq!(secured, !public, "{method} {path}: security");

@@ -484,7 +484,8 @@ async fn a_case_opened_by_phone_differs_from_one_opened_online_only_by_its_chann
         proof: lineout_domain::case::Proof::Pin { outcome: lineout_domain::case::PinOutcome::Correct },
         client: None,
     };
-    h.engine.command(online.clone(), verify, Actor::System).await.unwrap();
+    // The caller proved the PIN: the verification is the customer's, as on the phone.
+    h.engine.command(online.clone(), verify, Actor::Customer).await.unwrap();
 
     let phone = h.engine.case_detail(by_phone.clone()).await.unwrap();
     let web = h.engine.case_detail(online.clone()).await.unwrap();

@@ -7,6 +7,10 @@
 //! Cookies and CSRF work as in the console: an HttpOnly SameSite=Strict session cookie,
 //! the session's token in every form, a double-submit nonce on the sign-in forms.
 
+// Page handlers refuse with a ready HTML page (an axum `Response`, moved once per
+// request); boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod pages;
 
 use crate::console::i18n::t;

@@ -81,7 +81,8 @@ impl<'a> Visitor<'a> {
         }
         let status = resp.status();
         let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
-        let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        // Lossy: a downloaded file (a zip) is not text; pages are.
+        let body = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
         Page { status, location, body }
     }
 
@@ -436,4 +437,60 @@ async fn warehouse_receives_and_inspects_a_device() {
     assert_eq!(inspected.status, StatusCode::SEE_OTHER, "{}", inspected.body);
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["device_return"], "done", "{case}");
+}
+
+#[tokio::test]
+async fn a_high_risk_case_shows_its_risk_and_needs_two_reviewers_in_the_console() {
+    let mut config = lineout_app::EngineConfig::default();
+    config.policy.auto_approve.enabled = false;
+    // Every store request scores high here, so the in-store case needs four eyes.
+    config.policy.fraud.risk.channel_points.store = 60;
+    let app = spawn_app_with(config).await;
+    seed_line(&app).await;
+    staff(&app, "agent1", StaffRole::Agent).await;
+    staff(&app, "rev1", StaffRole::Reviewer).await;
+    staff(&app, "rev2", StaffRole::Reviewer).await;
+    let mut agent = Visitor::new(&app);
+    agent.sign_in("agent1", "agent1-long-password").await;
+    let found = agent.get("/console/intake?msisdn=%2B14155550142").await;
+    let (csrf, line) = (found.hidden("csrf"), found.hidden("line_id"));
+    let opened = agent
+        .post(
+            "/console/intake",
+            &[
+                ("csrf", &csrf),
+                ("line_id", &line),
+                ("id_type", "passport"),
+                ("id_last4", "X9Y8"),
+                ("id_expiry", "2030-06-30"),
+                ("attest", "yes"),
+                ("timing", "immediate"),
+            ],
+        )
+        .await;
+    let case_path = opened.location.unwrap_or_else(|| panic!("{}", opened.body));
+    app.drain().await;
+
+    let mut first = Visitor::new(&app);
+    first.sign_in("rev1", "rev1-long-password").await;
+    let page = first.get(&case_path).await;
+    assert!(page.body.contains("id=\"risk\"") && page.body.contains("channel +60"), "{}", page.body);
+    assert!(page.body.contains("needs a second reviewer"));
+    let csrf = page.hidden("csrf");
+    let once = first.post(&format!("{case_path}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(once.status, StatusCode::SEE_OTHER, "{}", once.body);
+    let after = first.get(&case_path).await;
+    assert!(after.body.contains("first approval by staff stf_"), "{}", after.body);
+    let twice = first.post(&format!("{case_path}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(twice.body.contains("same_reviewer"));
+
+    let mut second = Visitor::new(&app);
+    second.sign_in("rev2", "rev2-long-password").await;
+    let csrf = second.csrf(&case_path).await;
+    let approved = second.post(&format!("{case_path}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let id = case_path.rsplit('/').next().unwrap();
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["status"], "approved", "{case}");
 }

@@ -226,3 +226,61 @@ async fn the_portal_speaks_chinese() {
     assert!(s2.body.contains("注销前请确认") && s2.body.contains("提交注销申请"), "{}", s2.body);
     assert!(s2.body.contains("lang=\"zh-Hans\""));
 }
+
+#[tokio::test]
+async fn the_portal_offers_the_data_export_and_the_refund_choice() {
+    use lineout_domain::policy::RefundMethod;
+    let mut config = lineout_app::EngineConfig::default();
+    config.policy.auto_approve.enabled = false;
+    config.policy.refund.methods =
+        vec![RefundMethod::OriginalPayment, RefundMethod::Check, RefundMethod::AccountCredit];
+    let app = crate::support::spawn_app_with(config).await;
+    seed_customer(&app).await;
+    let mut v = Visitor::new(&app);
+    portal_sign_in(&mut v, &app).await;
+    let s2 = v.get("/portal/cancel").await;
+    for option in ["value=\"original_payment\"", "value=\"check\"", "value=\"account_credit\"", "id=\"download-data\""]
+    {
+        assert!(s2.body.contains(option), "screen 2 lacks {option}");
+    }
+    let csrf = s2.hidden("csrf");
+
+    // Download my data: a single-use link, not ready until the worker made the file.
+    let requested = v.post("/portal/export", &[("csrf", &csrf)]).await;
+    assert_eq!(requested.status, StatusCode::OK, "{}", requested.body);
+    let link = requested.body.split("href=\"/portal/export/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let path = format!("/portal/export/{link}");
+    let early = v.get(&path).await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    assert!(early.body.contains("not ready"));
+    app.engine.run_exports().await.unwrap();
+    let file = v.get(&path).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(file.body.starts_with("PK"), "a zip file");
+    let again = v.get(&path).await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(again.body.contains("export_token_used"));
+    // Another customer's session cannot use someone's link either (it is single-use and theirs).
+    let (_, exports) = app.get("/api/v1/accounts/ACC-P/exports").await;
+    assert_eq!(exports["items"].as_array().map(Vec::len), Some(1), "{exports}");
+
+    // A refund method the policy does not offer is refused; an offered one is recorded.
+    let bad = v
+        .post(
+            "/portal/cancel",
+            &[("csrf", &csrf), ("timing", "immediate"), ("destination", "line"), ("refund_method", "cash")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let ok = v
+        .post(
+            "/portal/cancel",
+            &[("csrf", &csrf), ("timing", "immediate"), ("destination", "line"), ("refund_method", "check")],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/portal/confirm"), "{}", ok.body);
+    let page = v.get("/portal/case").await;
+    let reference = page.body.split("id=\"reference\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let (_, case) = app.get(&format!("/api/v1/cases/{reference}")).await;
+    assert_eq!(case["refund_method"], "check", "{case}");
+}

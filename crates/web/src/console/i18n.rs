@@ -142,6 +142,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("request_id", "Request id", "请求编号"),
     ("back", "Back", "返回"),
     ("four_eyes", "High risk: needs a second reviewer", "高风险：需要第二位审核人"),
+    ("risk", "Risk score", "风险评分"),
+    ("first_approval", "first approval by", "第一次批准人"),
     ("language", "Language", "语言"),
     ("skip", "Skip to content", "跳到正文"),
     ("verification", "Verification", "身份核实"),
@@ -256,6 +258,21 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("no_case", "You have no open cancellation.", "您没有进行中的注销申请。"),
     ("view_case", "View my cancellation", "查看我的注销申请"),
+    ("download_data", "Download my data", "下载我的资料"),
+    (
+        "export_requested",
+        "We are preparing a file with everything we hold about your account. The link below works once and expires in 3 days; if the file is not ready yet, try again in a minute.",
+        "我们正在准备一份包含您账户全部资料的文件。下面的链接只能使用一次，3 天后失效；如果文件尚未准备好，请稍后再试。",
+    ),
+    (
+        "export_not_ready",
+        "The file is not ready yet. Try the link again in a minute.",
+        "文件尚未准备好。请稍后再点击链接。",
+    ),
+    ("refund_method", "How should we refund your balance?", "余额如何退还给您？"),
+    ("refund_original_payment", "To the payment method I used", "退回原支付方式"),
+    ("refund_check", "By check to my billing address", "以支票寄到账单地址"),
+    ("refund_account_credit", "Keep it as credit on my account", "保留为账户余额"),
 ];
 
 /// The word for `key` in `lang` (the key itself if the table lacks it; a test checks

@@ -301,6 +301,21 @@ pub fn case_page(
                 div.card { dt { (t(l, "device_return")) } dd { (step(l, c.device_return)) } }
                 div.card { dt { (t(l, "refund")) } dd { (step(l, c.refund)) } }
                 @if let Some(d) = c.review_due_at { div.card { dt { (t(l, "due")) } dd.overdue[c.review_overdue] { (when(d)) } } }
+                @if let Some(r) = c.risk.as_ref().filter(|r| r.score > 0) {
+                    div.card #risk {
+                        dt { (t(l, "risk")) }
+                        dd.overdue[r.high] {
+                            (r.score)
+                            @for reason in &r.reasons { " · " (reason.code.replace('_', " ")) " +" (reason.points) }
+                        }
+                    }
+                }
+            }
+            @if c.risk.as_ref().is_some_and(|r| r.high) && !c.status.is_terminal() {
+                p.error #four-eyes role="note" {
+                    (t(l, "four_eyes"))
+                    @if let Some(first) = &c.first_approval_by { " · " (t(l, "first_approval")) " " (actor(first)) }
+                }
             }
             @if c.status == Status::InReview && staff.may(&[StaffRole::Reviewer]) {
                 h2 { (t(l, "actions")) }

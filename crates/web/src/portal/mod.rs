@@ -26,6 +26,7 @@ use lineout_app::engine::portal::SignInRefusal;
 use lineout_app::{ClientAddress, Error as AppError, LineRef, OpenRequest, VerificationRequest};
 use lineout_domain::account::Line;
 use lineout_domain::case::{Actor, CaseKind, Command};
+use lineout_domain::policy::RefundMethod;
 use lineout_domain::values::Msisdn;
 use lineout_domain::verification::CodeDestination;
 use lineout_domain::{Case, Channel, Status, Timing};
@@ -54,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/case/statement", get(statement))
         .route("/portal/case/label", get(label))
         .route("/portal/authenticity", get(authenticity))
+        .route("/portal/export", post(request_export))
+        .route("/portal/export/{token}", get(download_export))
 }
 
 /// The signed-in customer and their line.
@@ -272,7 +275,9 @@ async fn before_cancel(State(state): State<AppState>, ctx: Ctx, customer: Custom
     let device =
         state.engine.devices_of_line(customer.line.id.clone()).await.map_err(|e| PageError::from(e).render(&ctx))?;
     let must_return = device.iter().any(|d| d.must_return);
-    Ok(pages::before_cancel(&ctx, &customer, &account, must_return).page())
+    let policy = state.engine.policy();
+    let methods = if policy.refund.methods.len() > 1 { policy.refund.methods.clone() } else { Vec::new() };
+    Ok(pages::before_cancel(&ctx, &customer, &account, must_return, &methods, policy.refund.default_method).page())
 }
 
 #[derive(Deserialize)]
@@ -280,6 +285,9 @@ struct CancelForm {
     csrf: String,
     timing: String,
     destination: String,
+    /// Present when the policy offers a choice of refund methods.
+    #[serde(default)]
+    refund_method: Option<String>,
 }
 
 async fn submit_cancel(
@@ -301,6 +309,14 @@ async fn submit_cancel(
         "alt_phone" => CodeDestination::AltPhone,
         _ => return Err(bad("destination", "choose where the code goes")),
     };
+    let offered = &state.engine.policy().refund.methods;
+    let refund_method = match form.refund_method.as_deref() {
+        None | Some("") => None,
+        Some(m) => match RefundMethod::parse(m).filter(|m| offered.contains(m)) {
+            Some(m) => Some(m),
+            None => return Err(bad("refund_method", "choose one of the refund methods offered")),
+        },
+    };
     let request = OpenRequest {
         kind: CaseKind::Cancellation,
         line: LineRef::Id(customer.line.id.clone()),
@@ -314,6 +330,13 @@ async fn submit_cancel(
         Err(AppError::CaseAlreadyOpen(_)) => return Ok(see_other("/portal/case")),
         Err(e) => return Err(PageError::from(e).render(&ctx)),
     };
+    if let Some(method) = refund_method {
+        state
+            .engine
+            .command(case.id.clone(), Command::ChooseRefundMethod { method }, Actor::Customer)
+            .await
+            .map_err(|e| PageError::from(e).render(&ctx))?;
+    }
     state
         .engine
         .send_verification_code(case.id.clone(), destination, Actor::Customer)
@@ -459,4 +482,55 @@ async fn authenticity(State(state): State<AppState>, ctx: Ctx, Query(q): Query<A
     let found = state.engine.message_by_code(code.clone()).await.map_err(|e| PageError::from(e).render(&ctx))?;
     let status = if found.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
     Ok((status, pages::authenticity(&ctx, Some((&code, found.as_ref())))).page())
+}
+
+// ---- Data export ---------------------------------------------------------------------------
+
+/// "Download my data": records an export of the customer's own account; the worker
+/// produces it and the page links to it with its single-use token (shown only here).
+async fn request_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    customer: Customer,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    check_csrf(&customer, &form.csrf, &ctx)?;
+    let account = customer.line.account_id.clone();
+    let requested = state
+        .engine
+        .request_export(account.clone(), lineout_app::records::Requester::Customer(account))
+        .await
+        .map_err(|e| PageError::from(e).render(&ctx))?;
+    let mut response = pages::export_requested(&ctx, &customer, &requested.token, false).page();
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The export's zip once it is ready (the link works once); until then a page that says so.
+async fn download_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    customer: Customer,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> PageResult {
+    match state.engine.download_export(token.clone()).await {
+        Ok((row, bytes)) => {
+            if row.account_id != customer.line.account_id {
+                return Err(
+                    PageError::new("export_account_mismatch", "this export is not for your account").render(&ctx)
+                );
+            }
+            let name = format!("attachment; filename=\"lineout-export-{}.zip\"", row.id);
+            let headers = [
+                (header::CONTENT_TYPE, "application/zip".to_owned()),
+                (header::CONTENT_DISPOSITION, name),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ];
+            Ok(axum::response::IntoResponse::into_response((headers, bytes)))
+        }
+        Err(e) if e.code() == "export_not_ready" => {
+            Ok((StatusCode::CONFLICT, pages::export_requested(&ctx, &customer, &token, true)).page())
+        }
+        Err(e) => Err(PageError::from(e).render(&ctx)),
+    }
 }

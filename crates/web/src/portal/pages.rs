@@ -11,6 +11,7 @@ use lineout_app::CaseDetail;
 use lineout_app::ports::MessageRecord;
 use lineout_domain::account::Account;
 use lineout_domain::case::Step;
+use lineout_domain::policy::RefundMethod;
 use lineout_domain::{Case, Status};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -137,6 +138,10 @@ pub fn my_line(ctx: &Ctx, customer: &Customer, account: &Account, case: Option<&
                 p { a.primary #cancel-line href="/portal/cancel" { (t(l, "cancel_my_line")) } }
                 @if case.is_some() { p { a href="/portal/case" { (t(l, "view_case")) } } }
             }
+            form method="post" action="/portal/export" {
+                input type="hidden" name="csrf" value=(customer.csrf);
+                button.secondary type="submit" { (t(l, "download_data")) }
+            }
             h2 { (t(l, "keep_number")) }
             @if let Some(pin) = pin {
                 p { (t(l, "transfer_pin_is")) }
@@ -152,7 +157,14 @@ pub fn my_line(ctx: &Ctx, customer: &Customer, account: &Account, case: Option<&
 }
 
 /// Screen 2: everything to know before cancelling, and the submit button in view.
-pub fn before_cancel(ctx: &Ctx, customer: &Customer, account: &Account, must_return: bool) -> Markup {
+pub fn before_cancel(
+    ctx: &Ctx,
+    customer: &Customer,
+    account: &Account,
+    must_return: bool,
+    refund_methods: &[RefundMethod],
+    default_method: RefundMethod,
+) -> Markup {
     let l = ctx.lang;
     let owes = account.owed.cents > 0;
     layout(
@@ -173,9 +185,21 @@ pub fn before_cancel(ctx: &Ctx, customer: &Customer, account: &Account, must_ret
                     @if account.email.is_some() { option value="email" { (t(l, "to_email")) } }
                     @if account.alt_phone.is_some() { option value="alt_phone" { (t(l, "to_alt_phone")) } }
                 }
+                @if !refund_methods.is_empty() && account.prepaid_balance.cents > 0 {
+                    label for="refund_method" { (t(l, "refund_method")) }
+                    select #refund_method name="refund_method" {
+                        @for m in refund_methods {
+                            option value=(m.as_str()) selected[*m == default_method] { (t(l, refund_key(*m))) }
+                        }
+                    }
+                }
                 p { button #submit-cancel type="submit" { (t(l, "submit_cancel")) } }
             }
             p.notice #backup { (t(l, "backup")) }
+            form method="post" action="/portal/export" {
+                input type="hidden" name="csrf" value=(customer.csrf);
+                button.secondary #download-data type="submit" { (t(l, "download_data")) }
+            }
             dl.cards {
                 div.card { dt { (t(l, "balance")) } dd #balance { (account.prepaid_balance) } }
                 @if owes { div.card { dt { (t(l, "owed")) } dd #owed { (account.owed) } } }
@@ -189,6 +213,30 @@ pub fn before_cancel(ctx: &Ctx, customer: &Customer, account: &Account, must_ret
                 input type="hidden" name="csrf" value=(customer.csrf);
                 button.secondary type="submit" { (t(l, "get_transfer_pin")) }
             }
+        },
+    )
+}
+
+fn refund_key(m: RefundMethod) -> &'static str {
+    match m {
+        RefundMethod::OriginalPayment => "refund_original_payment",
+        RefundMethod::Check => "refund_check",
+        RefundMethod::AccountCredit => "refund_account_credit",
+    }
+}
+
+/// The export just requested (or not ready yet): its single-use link.
+pub fn export_requested(ctx: &Ctx, customer: &Customer, token: &str, not_ready: bool) -> Markup {
+    let l = ctx.lang;
+    layout(
+        ctx,
+        t(l, "download_data"),
+        Some(customer),
+        html! {
+            @if not_ready { p.notice role="status" { (t(l, "export_not_ready")) } }
+            p { (t(l, "export_requested")) }
+            p { a.primary #export-link href={ "/portal/export/" (token) } { (t(l, "download_data")) } }
+            p { a href="/portal" { (t(l, "back")) } }
         },
     )
 }

@@ -325,7 +325,8 @@ pub fn command(config: &Config, seed_value: u64, accounts: usize) -> Result<()> 
         let seeded = seed(engine, seed_value, accounts).await?;
         let (_, token) = crate::token::create(engine, vec!["admin".into()], "demo admin".into()).await?;
         print!("{}", banner(&addr.to_string(), &config.database.url, &seeded, &token));
-        print!("{}", staff_banner(&addr.to_string(), &demo_staff(engine).await?));
+        let free = seeded.free_msisdn.as_deref().unwrap_or("(408) 555-0100");
+        print!("{}", staff_banner(&addr.to_string(), free, &demo_staff(engine).await?));
         let hotline = crate::serve::bind_hotline(&config.ivr).await?;
         crate::serve::serve(engine.clone(), &config.server, listener, crate::serve::shutdown_signal(), hotline).await
     })
@@ -355,12 +356,12 @@ pub async fn demo_staff(engine: &lineout_app::Engine) -> Result<Vec<(&'static st
     Ok(DEMO_STAFF.to_vec())
 }
 
-/// The console's address and the demo staff accounts.
-pub fn staff_banner(addr: &str, staff: &[(&str, &str, &str)]) -> String {
+/// Where the portal and the console are, and the demo staff accounts.
+pub fn staff_banner(addr: &str, free_msisdn: &str, staff: &[(&str, &str, &str)]) -> String {
     let mut out = format!(
-        "
-staff console: http://{addr}/console   (demo accounts: username / password)\n"
+        "\ncustomer portal: http://{addr}/portal   (sign in with a demo line, e.g. {free_msisdn}; the code is printed here)\n"
     );
+    out.push_str(&format!("staff console:   http://{addr}/console   (demo accounts: username / password)\n"));
     for (username, role, password) in staff {
         out.push_str(&format!("  {username:<10} {password:<26} {role}\n"));
     }

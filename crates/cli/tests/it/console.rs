@@ -494,3 +494,55 @@ async fn a_high_risk_case_shows_its_risk_and_needs_two_reviewers_in_the_console(
     let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(case["status"], "approved", "{case}");
 }
+
+#[tokio::test]
+async fn an_agent_can_verify_in_store_with_a_code_texted_to_the_line() {
+    let app = spawn_reviewed_app().await;
+    seed_line(&app).await;
+    staff(&app, "agent1", StaffRole::Agent).await;
+    let mut agent = Visitor::new(&app);
+    agent.sign_in("agent1", "agent1-long-password").await;
+    let found = agent.get("/console/intake?msisdn=%2B14155550142").await;
+    let (csrf, line) = (found.hidden("csrf"), found.hidden("line_id"));
+    let opened =
+        agent.post("/console/intake/code", &[("csrf", &csrf), ("line_id", &line), ("timing", "immediate")]).await;
+    let case_path = opened.location.unwrap_or_else(|| panic!("{}", opened.body));
+    app.drain().await;
+    let page = agent.get(&case_path).await;
+    assert!(page.body.contains("id=\"verify-code\""), "{}", page.body);
+    let wrong = agent.post(&format!("{case_path}/verify-code"), &[("csrf", &csrf), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("code_invalid"));
+    let code = crate::portal::latest_code(&app, "+14155550142");
+    let ok = agent.post(&format!("{case_path}/verify-code"), &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let id = case_path.rsplit('/').next().unwrap();
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["verification_method"], "one_time_code", "{case}");
+    let verified =
+        case["timeline"].as_array().unwrap().iter().find(|e| e["type"] == "identity_verified").unwrap().clone();
+    assert_eq!(verified["actor"]["kind"], "staff");
+}
+
+#[tokio::test]
+async fn the_overview_lists_dead_letters_for_an_admin() {
+    let app = spawn_reviewed_app().await;
+    seed_line(&app).await;
+    staff(&app, "admin1", StaffRole::Admin).await;
+    app.notifier.recorder.fail_next(100, false);
+    let case = app
+        .post_ok(
+            "/api/v1/cases",
+            json!({"line_id": "LINE-C", "channel": "web", "timing": {"kind": "immediate"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    app.drain().await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("admin1", "admin1-long-password").await;
+    let page = admin.get("/console/overview").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let dead = page.body.split("id=\"dead-letters\"").nth(1).unwrap();
+    assert!(dead.contains(&format!("href=\"/console/cases/{id}\"")) && dead.contains("notify"), "{dead}");
+}

@@ -92,6 +92,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/review", get(review_queue))
         .route("/console/warehouse", get(warehouse))
         .route("/console/intake", get(intake).post(intake_open))
+        .route("/console/intake/code", post(intake_by_code))
+        .route("/console/cases/{id}/verify-code", post(verify_code))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/approve", post(approve))
         .route("/console/cases/{id}/reject", post(reject))
@@ -439,7 +441,11 @@ async fn overview(State(state): State<AppState>, ctx: Ctx, staff: Staff) -> Page
     let stats = e.outbox_stats().await.map_err(|e| PageError::from(e).render(&ctx))?;
     let overdue = list(&state, Some(Status::InReview)).await.map_err(|e| e.render(&ctx))?;
     let overdue: Vec<_> = overdue.into_iter().filter(|c| c.review_overdue).collect();
-    Ok(pages::overview(&ctx, &staff, &counts, &stats, &overdue).page())
+    let dead = e
+        .list_outbox(lineout_app::ports::OutboxStatus::Dead, None, 20)
+        .await
+        .map_err(|e| PageError::from(e).render(&ctx))?;
+    Ok(pages::overview(&ctx, &staff, &counts, &stats, &overdue, &dead).page())
 }
 
 async fn list(state: &AppState, status: Option<Status>) -> Result<Vec<lineout_domain::Case>, PageError> {
@@ -709,4 +715,83 @@ async fn intake_open(
         .await
         .map_err(|e| PageError::from(e).render(&ctx))?;
     Ok(see_other(&format!("/console/cases/{}", case.id)))
+}
+
+#[derive(Deserialize)]
+struct IntakeCodeForm {
+    csrf: String,
+    line_id: String,
+    timing: String,
+}
+
+/// In-store intake verified by a one-time code texted to the line: opens the case and
+/// sends the code; the agent types what the customer received on the case page.
+async fn intake_by_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    staff: Staff,
+    Form(form): Form<IntakeCodeForm>,
+) -> PageResult {
+    allow(&staff, &[StaffRole::Agent], &ctx)?;
+    check_csrf(&staff, &form.csrf, &ctx)?;
+    let bad = |field: &str, msg: &str| PageError::new("invalid_field", format!("{field}: {msg}")).render(&ctx);
+    let line = lineout_domain::values::LineId::parse(&form.line_id).map_err(|_| bad("line_id", "not a line id"))?;
+    let timing = match form.timing.as_str() {
+        "immediate" => Timing::Immediate,
+        "end_of_cycle" => Timing::EndOfCycle,
+        _ => return Err(bad("timing", "choose when the line ends")),
+    };
+    let actor = staff.actor().map_err(|e| e.render(&ctx))?;
+    let request = OpenRequest {
+        kind: CaseKind::Cancellation,
+        line: LineRef::Id(line),
+        channel: Channel::Store,
+        timing,
+        note: None,
+        callback: false,
+    };
+    let case = state.engine.open_case(request, actor.clone()).await.map_err(|e| PageError::from(e).render(&ctx))?;
+    state
+        .engine
+        .send_verification_code(case.id.clone(), lineout_domain::verification::CodeDestination::Line, actor)
+        .await
+        .map_err(|e| PageError::from(e).render(&ctx))?;
+    Ok(see_other(&format!("/console/cases/{}", case.id)))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+/// The code the customer received, typed by the agent in the store.
+async fn verify_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    staff: Staff,
+    addr: ClientAddr,
+    Path(id): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> PageResult {
+    allow(&staff, &[StaffRole::Agent], &ctx)?;
+    check_csrf(&staff, &form.csrf, &ctx)?;
+    let id = case_id(&id, &ctx)?;
+    let actor = staff.actor().map_err(|e| e.render(&ctx))?;
+    let client = addr.0.map(|ip| lineout_app::ClientAddress(ip.to_string()));
+    let request = lineout_app::VerificationRequest::Code(form.code);
+    match state.engine.verify_identity(id.clone(), request, client, actor).await {
+        Ok(_) => Ok(see_other(&format!("/console/cases/{id}"))),
+        Err(e @ (AppError::Storage(_) | AppError::Internal(_))) => Err(PageError::from(e).render(&ctx)),
+        Err(e) => {
+            let detail = state.engine.case_detail(id).await.map_err(|e| PageError::from(e).render(&ctx))?;
+            let status = StatusCode::from_u16(lineout_app::error::status_of(e.code())).unwrap_or(StatusCode::CONFLICT);
+            let holder = state.engine.account(detail.case.facts.account_id.clone()).await.ok().map(|a| a.holder_name);
+            Ok((
+                status,
+                pages::case_page(&ctx, &staff, &detail, holder.as_deref(), Some((e.code(), e.public_message()))),
+            )
+                .page())
+        }
+    }
 }

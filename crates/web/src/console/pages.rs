@@ -211,7 +211,14 @@ fn case_table(ctx: &Ctx, cases: &[Case], now: Option<OffsetDateTime>) -> Markup 
     }
 }
 
-pub fn overview(ctx: &Ctx, staff: &Staff, counts: &[(Status, u64)], stats: &OutboxStats, overdue: &[Case]) -> Markup {
+pub fn overview(
+    ctx: &Ctx,
+    staff: &Staff,
+    counts: &[(Status, u64)],
+    stats: &OutboxStats,
+    overdue: &[Case],
+    dead: &[lineout_app::ports::OutboxRow],
+) -> Markup {
     let l = ctx.lang;
     layout(
         ctx,
@@ -228,6 +235,21 @@ pub fn overview(ctx: &Ctx, staff: &Staff, counts: &[(Status, u64)], stats: &Outb
             (case_table(ctx, overdue, None))
             h2 { (t(l, "dead_letters")) }
             p #dead-letters { strong { (stats.dead) } }
+            @if !dead.is_empty() {
+                table {
+                    thead { tr { th { (t(l, "case")) } th { (t(l, "effect")) } th { (t(l, "attempts")) } th { (t(l, "opened")) } } }
+                    tbody {
+                        @for row in dead {
+                            tr {
+                                td { a href={ "/console/cases/" (row.case_id) } { (row.case_id) } }
+                                td { (row.kind) " · " code { (row.id) } }
+                                td { (row.attempts) }
+                                td { (when(row.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
             h2 { (t(l, "pending_effects")) }
             p { strong { (stats.pending) } }
         },
@@ -315,6 +337,15 @@ pub fn case_page(
                 p.error #four-eyes role="note" {
                     (t(l, "four_eyes"))
                     @if let Some(first) = &c.first_approval_by { " · " (t(l, "first_approval")) " " (actor(first)) }
+                }
+            }
+            @if c.status == Status::Verifying && c.verification_code.is_some() && staff.may(&[StaffRole::Agent]) {
+                h2 { (t(l, "verification")) }
+                form.stack method="post" action={ "/console/cases/" (c.id) "/verify-code" } {
+                    input type="hidden" name="csrf" value=(staff.csrf);
+                    label for="verify-code" { (t(l, "code_received")) }
+                    input #verify-code name="code" inputmode="numeric" autocomplete="off" required maxlength="6";
+                    p { button #verify type="submit" { (t(l, "confirm")) } }
                 }
             }
             @if c.status == Status::InReview && staff.may(&[StaffRole::Reviewer]) {
@@ -431,6 +462,17 @@ pub fn intake(ctx: &Ctx, staff: &Staff, found: Option<&FoundLine>, error: Option
                     }
                     label { input #attest type="checkbox" name="attest" value="yes" required; " " (t(l, "attest")) }
                     p { button #open-case type="submit" { (t(l, "verify_and_open")) } }
+                }
+                h2 { (t(l, "or_code")) }
+                form.stack method="post" action="/console/intake/code" {
+                    input type="hidden" name="csrf" value=(staff.csrf);
+                    input type="hidden" name="line_id" value=(f.line_id);
+                    label for="code-timing" { (t(l, "timing")) }
+                    select #code-timing name="timing" {
+                        option value="immediate" { (t(l, "timing_asap")) }
+                        option value="end_of_cycle" { (t(l, "timing_end_of_cycle")) }
+                    }
+                    p { button.secondary #open-with-code type="submit" { (t(l, "send_code_to_line")) } }
                 }
             }
         },

@@ -491,8 +491,21 @@ async fn case_page(State(state): State<AppState>, ctx: Ctx, staff: Staff, Path(i
 /// Runs a staff command on a case and shows the case again (with the refusal, if any).
 async fn act(state: &AppState, ctx: &Ctx, staff: &Staff, id: CaseId, cmd: Command) -> PageResult {
     let actor = staff.actor().map_err(|e| e.render(ctx))?;
-    match state.engine.command(id.clone(), cmd, actor).await {
-        Ok(_) => Ok(see_other(&format!("/console/cases/{id}"))),
+    let outcome = state.engine.command(id.clone(), cmd, actor).await.map(|_| ());
+    case_outcome(state, ctx, staff, id, outcome).await
+}
+
+/// Back to the case after an action, or the case page with the refusal's code and
+/// message (internal failures get the error page).
+async fn case_outcome(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &Staff,
+    id: CaseId,
+    outcome: Result<(), AppError>,
+) -> PageResult {
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("/console/cases/{id}"))),
         Err(e @ (AppError::Storage(_) | AppError::Internal(_))) => Err(PageError::from(e).render(ctx)),
         Err(e) => {
             let detail = state.engine.case_detail(id).await.map_err(|e| PageError::from(e).render(ctx))?;
@@ -780,18 +793,6 @@ async fn verify_code(
     let actor = staff.actor().map_err(|e| e.render(&ctx))?;
     let client = addr.0.map(|ip| lineout_app::ClientAddress(ip.to_string()));
     let request = lineout_app::VerificationRequest::Code(form.code);
-    match state.engine.verify_identity(id.clone(), request, client, actor).await {
-        Ok(_) => Ok(see_other(&format!("/console/cases/{id}"))),
-        Err(e @ (AppError::Storage(_) | AppError::Internal(_))) => Err(PageError::from(e).render(&ctx)),
-        Err(e) => {
-            let detail = state.engine.case_detail(id).await.map_err(|e| PageError::from(e).render(&ctx))?;
-            let status = StatusCode::from_u16(lineout_app::error::status_of(e.code())).unwrap_or(StatusCode::CONFLICT);
-            let holder = state.engine.account(detail.case.facts.account_id.clone()).await.ok().map(|a| a.holder_name);
-            Ok((
-                status,
-                pages::case_page(&ctx, &staff, &detail, holder.as_deref(), Some((e.code(), e.public_message()))),
-            )
-                .page())
-        }
-    }
+    let outcome = state.engine.verify_identity(id.clone(), request, client, actor).await.map(|_| ());
+    case_outcome(&state, &ctx, &staff, id, outcome).await
 }

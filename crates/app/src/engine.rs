@@ -266,12 +266,14 @@ impl Engine {
     }
 
     /// Opens a case for a request that came from a client address (risk: bursts per address).
+    /// Only the address's keyed hash is kept (`Engine::client_key`), never the address.
     pub async fn open_case_from(
         &self,
         req: OpenRequest,
         actor: Actor,
         client_addr: Option<String>,
     ) -> Result<Case, Error> {
+        let client_addr = client_addr.map(|a| self.client_key(&ClientAddress(a)));
         let started = Instant::now();
         let inner = Arc::clone(&self.inner);
         let result =

@@ -294,6 +294,7 @@ async fn submit_cancel(
     State(state): State<AppState>,
     ctx: Ctx,
     customer: Customer,
+    addr: ClientAddr,
     Form(form): Form<CancelForm>,
 ) -> PageResult {
     check_csrf(&customer, &form.csrf, &ctx)?;
@@ -325,7 +326,9 @@ async fn submit_cancel(
         note: None,
         callback: false,
     };
-    let case = match state.engine.open_case(request, Actor::Customer).await {
+    // The client address feeds the risk score's burst signal (only its keyed hash is kept).
+    let client_addr = addr.0.map(|ip| ip.to_string());
+    let case = match state.engine.open_case_from(request, Actor::Customer, client_addr).await {
         Ok(case) => case,
         Err(AppError::CaseAlreadyOpen(_)) => return Ok(see_other("/portal/case")),
         Err(e) => return Err(PageError::from(e).render(&ctx)),

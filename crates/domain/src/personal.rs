@@ -37,6 +37,8 @@ pub const PERSONAL_KEYS: &[&str] = &[
     "notes",
     "tracking",
     "error",
+    // A photo ID's last 4 characters (the document type and expiry date identify no one).
+    "last4",
 ];
 
 /// The fields kept for the required-records period after an account's other personal

@@ -71,11 +71,11 @@ pub(super) fn assess_new(
     let weights = &inner.config.policy.fraud.risk;
     let since = now - Duration::minutes(i64::from(weights.burst_window_minutes));
     let requests_by_agent = match &key {
-        Some(k) => conn.cases_opened_by(k, since)?,
+        Some(k) => conn.cases_opened_by(k, since, weights.burst_requests)?,
         None => 0,
     };
     let requests_by_address = match client_addr {
-        Some(a) => conn.cases_opened_from(a, since)?,
+        Some(a) => conn.cases_opened_from(a, since, weights.burst_requests)?,
         None => 0,
     };
     assess(conn, inner, case, requests_by_agent, requests_by_address, now)

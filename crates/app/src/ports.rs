@@ -485,9 +485,10 @@ pub trait Conn: Send {
         at: OffsetDateTime,
     ) -> StoreResult<()>;
     /// Cases opened by this actor at or after `since`.
-    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime) -> StoreResult<u32>;
+    /// (Counts at most `at_most`: the burst signal only asks whether a threshold is reached.)
+    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime, at_most: u32) -> StoreResult<u32>;
     /// Cases opened from this client address at or after `since`.
-    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime) -> StoreResult<u32>;
+    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime, at_most: u32) -> StoreResult<u32>;
     /// Sets an account's locks; false when there is no such account.
     fn set_account_locks(
         &mut self,

@@ -1209,10 +1209,12 @@ pub fn fraud_guard_tables(f: &dyn Fixture) {
     ok(c.record_case_origin(&case_id("case-f2"), "client:tok_1", None, at(50)));
     ok(c.record_case_origin(&case_id("case-f3"), "staff:s1", Some("10.0.0.1"), at(100)));
     ok(c.record_case_origin(&case_id("case-f3"), "staff:s9", Some("10.0.0.9"), at(100)));
-    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(0))), 2);
-    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(1))), 1);
-    assert_eq!(ok(c.cases_opened_from("10.0.0.1", at(0))), 2);
-    assert_eq!(ok(c.cases_opened_from("10.0.0.9", at(0))), 0);
+    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(0), 100)), 2);
+    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(1), 100)), 1);
+    // The count stops at the bound.
+    assert_eq!(ok(c.cases_opened_by("client:tok_1", at(0), 1)), 1);
+    assert_eq!(ok(c.cases_opened_from("10.0.0.1", at(0), 100)), 2);
+    assert_eq!(ok(c.cases_opened_from("10.0.0.9", at(0), 100)), 0);
 
     // Locks and their lifts.
     let all = Locks { port_out: true, sim_change: true, cancellation: true };

@@ -971,13 +971,16 @@ impl<D: Db> Conn for SqlConn<D> {
         Ok(())
     }
 
-    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime) -> StoreResult<u32> {
-        let n = self.row(CASES_OPENED_BY, &[actor.into(), ms(since).into()], |r| r.int(0))?.unwrap_or(0);
+    fn cases_opened_by(&mut self, actor: &str, since: OffsetDateTime, at_most: u32) -> StoreResult<u32> {
+        let n =
+            self.row(CASES_OPENED_BY, &[actor.into(), ms(since).into(), limit(at_most)], |r| r.int(0))?.unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime) -> StoreResult<u32> {
-        let n = self.row(CASES_OPENED_FROM, &[client_addr.into(), ms(since).into()], |r| r.int(0))?.unwrap_or(0);
+    fn cases_opened_from(&mut self, client_addr: &str, since: OffsetDateTime, at_most: u32) -> StoreResult<u32> {
+        let n = self
+            .row(CASES_OPENED_FROM, &[client_addr.into(), ms(since).into(), limit(at_most)], |r| r.int(0))?
+            .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -1074,9 +1077,12 @@ pub(crate) const RISK_FACTS: &str = "SELECT l.sim_changed_at, a.contacts_changed
     JOIN accounts a ON a.id = l.account_id WHERE l.id = $1";
 pub(crate) const INSERT_CASE_ORIGIN: &str = "INSERT INTO case_origins (case_id, actor, client_addr, opened_at) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING";
-pub(crate) const CASES_OPENED_BY: &str = "SELECT COUNT(*) FROM case_origins WHERE actor = $1 AND opened_at >= $2";
-pub(crate) const CASES_OPENED_FROM: &str =
-    "SELECT COUNT(*) FROM case_origins WHERE client_addr = $1 AND opened_at >= $2";
+// Bounded counts: a burst is "at least N", so counting stops at N (an agent with many
+// cases in the window would otherwise cost a longer index range on every open).
+pub(crate) const CASES_OPENED_BY: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM case_origins \
+    WHERE actor = $1 AND opened_at >= $2 LIMIT $3) AS recent";
+pub(crate) const CASES_OPENED_FROM: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM case_origins \
+    WHERE client_addr = $1 AND opened_at >= $2 LIMIT $3) AS recent";
 pub(crate) const SET_ACCOUNT_LOCKS: &str = "UPDATE accounts SET lock_port_out = $2, lock_sim_change = $3, \
     lock_cancellation = $4, updated_at = $5 WHERE id = $1";
 pub(crate) const PUT_LOCK_LIFT: &str = "INSERT INTO account_lock_lifts (account_id, requested_at, effective_at) \

@@ -88,8 +88,8 @@ fn hot_statements(dialect: Dialect) -> Vec<(&'static str, String, Vec<Val<'stati
         // Fraud guards (migration 6).
         ("risk facts", conn::RISK_FACTS, vec![ID]),
         ("insert case origin", conn::INSERT_CASE_ORIGIN, vec![ID, TEXT, NO_TEXT, INT]),
-        ("cases opened by", conn::CASES_OPENED_BY, vec![TEXT, INT]),
-        ("cases opened from", conn::CASES_OPENED_FROM, vec![TEXT, INT]),
+        ("cases opened by", conn::CASES_OPENED_BY, vec![TEXT, INT, INT]),
+        ("cases opened from", conn::CASES_OPENED_FROM, vec![TEXT, INT, INT]),
         (
             "set account locks",
             conn::SET_ACCOUNT_LOCKS,

@@ -77,7 +77,8 @@ impl ConsoleState {
 }
 
 const SESSION_COOKIE: &str = "lo_session";
-const PRE_COOKIE: &str = "lo_pre";
+/// The sign-in forms' double-submit nonce (console and portal).
+pub(crate) const PRE_COOKIE: &str = "lo_pre";
 /// Most cases a console list shows.
 const LIST_LIMIT: u32 = 200;
 
@@ -240,10 +241,35 @@ fn allow(staff: &Staff, roles: &[StaffRole], ctx: &Ctx) -> Result<(), Response> 
 
 /// Constant-time comparison of the form's token with the session's.
 fn check_csrf(staff: &Staff, presented: &str, ctx: &Ctx) -> Result<(), Response> {
-    if constant_eq(staff.csrf.as_bytes(), presented.as_bytes()) {
+    check_form_token(&staff.csrf, presented, ctx)
+}
+
+/// A form's anti-forgery token against its session's (console and portal).
+pub(crate) fn check_form_token(expected: &str, presented: &str, ctx: &Ctx) -> Result<(), Response> {
+    if constant_eq(expected.as_bytes(), presented.as_bytes()) {
         Ok(())
     } else {
         Err(PageError::new("csrf_invalid", "the form's anti-forgery token is missing or wrong").render(ctx))
+    }
+}
+
+/// A sign-in form's double-submit nonce against its cookie (console and portal).
+pub(crate) fn check_sign_in_nonce(headers: &HeaderMap, nonce: &str, ctx: &Ctx) -> Result<(), Response> {
+    let presented = cookie(headers, PRE_COOKIE).unwrap_or_default();
+    if presented.is_empty() || !constant_eq(presented.as_bytes(), nonce.as_bytes()) {
+        return Err(
+            PageError::new("csrf_invalid", "the sign-in form expired; reload the page and try again").render(ctx)
+        );
+    }
+    Ok(())
+}
+
+/// When the line ends, from a form's `timing` field.
+pub(crate) fn parse_timing(raw: &str) -> Option<Timing> {
+    match raw {
+        "immediate" => Some(Timing::Immediate),
+        "end_of_cycle" => Some(Timing::EndOfCycle),
+        _ => None,
     }
 }
 
@@ -338,9 +364,8 @@ async fn login(
     ClientAddr(client): ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let presented = cookie(&headers, PRE_COOKIE).unwrap_or_default();
-    if presented.is_empty() || !constant_eq(presented.as_bytes(), form.pre.as_bytes()) {
-        return PageError::new("csrf_invalid", "the sign-in form expired; reload the page and try again").render(&ctx);
+    if let Err(refused) = check_sign_in_nonce(&headers, &form.pre, &ctx) {
+        return refused;
     }
     let user_key = format!("u:{}", form.username.to_ascii_lowercase());
     let addr_key = client.map(|ip| format!("a:{ip}"));
@@ -708,26 +733,28 @@ async fn intake_open(
     if form.attest.is_none() {
         return Err(bad("attest", "confirm that you checked the photo ID in person"));
     }
-    let timing = match form.timing.as_str() {
-        "immediate" => Timing::Immediate,
-        "end_of_cycle" => Timing::EndOfCycle,
-        _ => return Err(bad("timing", "choose when the line ends")),
-    };
+    let request = store_request(line, &form.timing, &ctx)?;
     let actor = staff.actor().map_err(|e| e.render(&ctx))?;
-    let request = OpenRequest {
-        kind: CaseKind::Cancellation,
-        line: LineRef::Id(line),
-        channel: Channel::Store,
-        timing,
-        note: None,
-        callback: false,
-    };
     let case = state
         .engine
         .open_verified_case(request, Proof::PhotoId { document: PhotoId { document_type, last4, expires_on } }, actor)
         .await
         .map_err(|e| PageError::from(e).render(&ctx))?;
     Ok(see_other(&format!("/console/cases/{}", case.id)))
+}
+
+/// A cancellation asked for in a store, for a line, ending when the form says.
+fn store_request(line: lineout_domain::values::LineId, timing: &str, ctx: &Ctx) -> Result<OpenRequest, Response> {
+    let timing = parse_timing(timing)
+        .ok_or_else(|| PageError::new("invalid_field", "timing: choose when the line ends").render(ctx))?;
+    Ok(OpenRequest {
+        kind: CaseKind::Cancellation,
+        line: LineRef::Id(line),
+        channel: Channel::Store,
+        timing,
+        note: None,
+        callback: false,
+    })
 }
 
 #[derive(Deserialize)]
@@ -749,20 +776,8 @@ async fn intake_by_code(
     check_csrf(&staff, &form.csrf, &ctx)?;
     let bad = |field: &str, msg: &str| PageError::new("invalid_field", format!("{field}: {msg}")).render(&ctx);
     let line = lineout_domain::values::LineId::parse(&form.line_id).map_err(|_| bad("line_id", "not a line id"))?;
-    let timing = match form.timing.as_str() {
-        "immediate" => Timing::Immediate,
-        "end_of_cycle" => Timing::EndOfCycle,
-        _ => return Err(bad("timing", "choose when the line ends")),
-    };
+    let request = store_request(line, &form.timing, &ctx)?;
     let actor = staff.actor().map_err(|e| e.render(&ctx))?;
-    let request = OpenRequest {
-        kind: CaseKind::Cancellation,
-        line: LineRef::Id(line),
-        channel: Channel::Store,
-        timing,
-        note: None,
-        callback: false,
-    };
     let case = state.engine.open_case(request, actor.clone()).await.map_err(|e| PageError::from(e).render(&ctx))?;
     state
         .engine

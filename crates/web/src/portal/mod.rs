@@ -14,7 +14,10 @@
 mod pages;
 
 use crate::console::i18n::t;
-use crate::console::{ClientAddr, Ctx, IntoPage, PageError, PageResult, constant_eq, cookie, see_other, set_cookie};
+use crate::console::{
+    ClientAddr, Ctx, IntoPage, PRE_COOKIE, PageError, PageResult, check_form_token, check_sign_in_nonce, cookie,
+    parse_timing, see_other, set_cookie,
+};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
@@ -29,12 +32,11 @@ use lineout_domain::case::{Actor, CaseKind, Command};
 use lineout_domain::policy::RefundMethod;
 use lineout_domain::values::Msisdn;
 use lineout_domain::verification::CodeDestination;
-use lineout_domain::{Case, Channel, Status, Timing};
+use lineout_domain::{Case, Channel, Status};
 use serde::Deserialize;
 use time::Duration;
 
 const SESSION_COOKIE: &str = "lo_customer";
-const PRE_COOKIE: &str = "lo_pre";
 /// A customer session lasts this long from sign-in.
 const SESSION_MINUTES: i64 = 30;
 
@@ -81,11 +83,7 @@ impl FromRequestParts<AppState> for Customer {
 }
 
 fn check_csrf(customer: &Customer, presented: &str, ctx: &Ctx) -> Result<(), Response> {
-    if constant_eq(customer.csrf.as_bytes(), presented.as_bytes()) {
-        Ok(())
-    } else {
-        Err(PageError::new("csrf_invalid", "the form's anti-forgery token is missing or wrong").render(ctx))
-    }
+    check_form_token(&customer.csrf, presented, ctx)
 }
 
 fn client(addr: ClientAddr) -> Option<ClientAddress> {
@@ -141,16 +139,6 @@ struct SendCodeForm {
     pre: String,
 }
 
-fn check_pre(headers: &HeaderMap, pre: &str, ctx: &Ctx) -> Result<(), Response> {
-    let presented = cookie(headers, PRE_COOKIE).unwrap_or_default();
-    if presented.is_empty() || !constant_eq(presented.as_bytes(), pre.as_bytes()) {
-        return Err(
-            PageError::new("csrf_invalid", "the sign-in form expired; reload the page and try again").render(ctx)
-        );
-    }
-    Ok(())
-}
-
 async fn send_code(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -158,7 +146,7 @@ async fn send_code(
     addr: ClientAddr,
     Form(form): Form<SendCodeForm>,
 ) -> PageResult {
-    check_pre(&headers, &form.pre, &ctx)?;
+    check_sign_in_nonce(&headers, &form.pre, &ctx)?;
     let msisdn = match Msisdn::parse(form.msisdn.trim()) {
         Ok(m) => m,
         Err(e) => {
@@ -191,7 +179,7 @@ async fn sign_in(
     addr: ClientAddr,
     Form(form): Form<SignInForm>,
 ) -> PageResult {
-    check_pre(&headers, &form.pre, &ctx)?;
+    check_sign_in_nonce(&headers, &form.pre, &ctx)?;
     let msisdn = Msisdn::parse(form.msisdn.trim())
         .map_err(|e| PageError::new("invalid_field", format!("msisdn: {e}")).render(&ctx))?;
     let ttl = Duration::minutes(SESSION_MINUTES);
@@ -299,11 +287,7 @@ async fn submit_cancel(
 ) -> PageResult {
     check_csrf(&customer, &form.csrf, &ctx)?;
     let bad = |field: &str, msg: &str| PageError::new("invalid_field", format!("{field}: {msg}")).render(&ctx);
-    let timing = match form.timing.as_str() {
-        "immediate" => Timing::Immediate,
-        "end_of_cycle" => Timing::EndOfCycle,
-        _ => return Err(bad("timing", "choose when the line ends")),
-    };
+    let Some(timing) = parse_timing(&form.timing) else { return Err(bad("timing", "choose when the line ends")) };
     let destination = match form.destination.as_str() {
         "line" => CodeDestination::Line,
         "email" => CodeDestination::Email,
